@@ -1,0 +1,53 @@
+# Two entry points: `make demo` and `make test`. Everything else is a helper target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SITE_DIR := build/site
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test setup system-deps site serve-site lint typecheck pytest clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian packages the tests need: chromium for the browser tests (never a downloaded
+# browser) and postgresql for the booking tests.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-noto-cjk postgresql >/dev/null; \
+	fi
+
+site: setup
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE_DIR)
+
+serve-site: site
+	@echo "Guide: http://$(HOST):$(PORT)/"
+	$(PY) -m http.server --bind $(HOST) --directory $(SITE_DIR) $(PORT)
+
+demo: serve-site
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy routing site/guide scheduler benchmarks
+
+pytest: setup system-deps
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf build $(VENV)

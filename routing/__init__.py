@@ -1,0 +1,1 @@
+"""OneTrip routing: a pure planning library (frozen dataclasses in, frozen dataclasses out)."""

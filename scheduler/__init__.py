@@ -1,0 +1,1 @@
+"""The operations app: booking, planning and courier services."""

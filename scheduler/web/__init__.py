@@ -1,0 +1,1 @@
+"""The Flask app (the only Flask-importing subpackage)."""

@@ -1,0 +1,1 @@
+"""The service guide: content schema, loader and page rendering."""
