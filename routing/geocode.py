@@ -1,0 +1,824 @@
+"""Geocoding: from a resident's address to a WGS-84 point, saying how precise it is.
+
+Two implementations sit behind the :class:`Geocoder` protocol:
+
+* :class:`GazetteerGeocoder` — offline, over ``content/gazetteer`` (township seats
+  of the county, and the few 2016 villages that have a point). The default.
+* :class:`GeopyGeocoder` — any geopy geocoder (Nominatim by default) for
+  deployments with network access; rate-limited.
+
+Every result carries a :class:`Precision`: ``village`` when the point is the
+village itself, ``township`` when it is the township seat, ``county`` when it is
+the county seat. Planning treats coarse points as approximate; the booking form
+can ask for more detail when the precision is too coarse.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from geopy.exc import GeopyError
+from geopy.geocoders import Nominatim
+
+from routing.geo import Datum, LatLon, to_wgs84
+
+QINGYUAN_COUNTY_CODE = "331126"
+"""庆元县, GB/T 2260."""
+
+DEFAULT_GAZETTEER_DIR = Path(__file__).resolve().parent.parent / "content" / "gazetteer"
+"""``content/gazetteer`` of the repository checkout this package lives in."""
+
+_TOWNSHIPS_FILE = "townships.csv"
+_VILLAGES_FILE = "villages_2016.csv"
+
+_COUNTY_CODE_LEN = 6
+_TOWNSHIP_CODE_LEN = 9
+_VILLAGE_CODE_LEN = 12
+
+
+class Precision(StrEnum):
+    """What a geocoded point stands for, finest first."""
+
+    VILLAGE = "village"
+    TOWNSHIP = "township"
+    COUNTY = "county"
+
+
+class Level(StrEnum):
+    """Administrative level of a gazetteer row (the ``level`` column)."""
+
+    COUNTY = "county"
+    SUBDISTRICT = "subdistrict"  # 街道
+    TOWN = "town"  # 镇
+    TOWNSHIP = "township"  # 乡
+    COMMUNITY = "community"  # 社区 / 居委会
+    VILLAGE = "village"  # 村委会
+
+
+_TOWNSHIP_LEVELS = frozenset({Level.SUBDISTRICT, Level.TOWN, Level.TOWNSHIP})
+_VILLAGE_LEVELS = frozenset({Level.COMMUNITY, Level.VILLAGE})
+
+
+class GeocodeError(Exception):
+    """An address could not be turned into a point.
+
+    ``str(error)`` is for logs (English); ``message_zh`` may be shown to a
+    resident; ``code`` is the machine-readable error code for an API body and
+    ``field`` names the address part at fault, when one is.
+    """
+
+    code = "geocode_failed"
+
+    def __init__(self, message: str, message_zh: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+        self.field = field
+
+
+class UnknownPlaceError(GeocodeError):
+    """No county, township or village of the service area matches."""
+
+    code = "unknown_place"
+
+
+class OutsideServiceAreaError(GeocodeError):
+    """The place exists but lies outside the county this geocoder serves."""
+
+    code = "outside_service_area"
+
+
+class AmbiguousPlaceError(GeocodeError):
+    """The words match several places and nothing says which one is meant."""
+
+    code = "ambiguous_place"
+
+
+class GeocoderUnavailableError(GeocodeError):
+    """The online geocoding service failed (network, quota, server error)."""
+
+    code = "geocoder_unavailable"
+
+
+class GazetteerDataError(ValueError):
+    """A gazetteer file is missing or malformed; the message names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddressQuery:
+    """An address as the booking form collects it; every part is optional.
+
+    ``county`` and ``township`` take a name, a short name (``隆宫`` for ``隆宫乡``)
+    or an administrative code; ``village`` a name or a 12-digit code. ``detail``
+    (street, house number, landmark) is kept for the clerk and passed to online
+    geocoders; the offline gazetteer cannot resolve it.
+    """
+
+    township: str = ""
+    village: str = ""
+    detail: str = ""
+    county: str = ""
+
+    def text(self) -> str:
+        """The parts joined into one line, coarse to fine (for free-text geocoders)."""
+        return "".join(
+            part.strip() for part in (self.county, self.township, self.village, self.detail)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeocodeResult:
+    """A geocoded address.
+
+    ``point`` is WGS-84 and stands for what ``precision`` says. ``name`` and
+    ``admin_code`` describe the finest unit that was recognised, which can be
+    finer than the point: a 2016 village without coordinates is recognised
+    (its code is kept) but located at its township seat (``precision`` township).
+    """
+
+    point: LatLon
+    precision: Precision
+    name: str
+    admin_code: str | None = None
+    township_code: str | None = None
+    county_code: str | None = None
+
+
+class Geocoder(Protocol):
+    """Anything that turns an address into a point (offline gazetteer, online service)."""
+
+    def geocode(self, query: str | AddressQuery) -> GeocodeResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class County:
+    """A county-level unit and its seat (WGS-84)."""
+
+    code: str
+    name: str
+    point: LatLon
+
+    @property
+    def short_name(self) -> str:
+        return _strip_suffix(self.name, ("自治县", "县", "市", "区"))
+
+
+@dataclass(frozen=True, slots=True)
+class Township:
+    """A township-level unit (街道, 镇 or 乡) and its seat (WGS-84; None when unknown)."""
+
+    code: str
+    name: str
+    level: Level
+    county_code: str
+    point: LatLon | None
+
+    @property
+    def short_name(self) -> str:
+        """The name without its 街道/镇/乡 suffix, as people often say it (``隆宫``)."""
+        return _strip_suffix(self.name, ("街道", "镇", "乡"))
+
+
+@dataclass(frozen=True, slots=True)
+class Village:
+    """A village committee or community of the 2016 snapshot (point WGS-84, often None)."""
+
+    code: str
+    name: str
+    level: Level
+    township_code: str
+    point: LatLon | None
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Ways a resident writes the name, longest first (``安溪村委会``, ``安溪村``)."""
+        return tuple(sorted(_village_aliases(self.name), key=len, reverse=True))
+
+    @property
+    def bare_name(self) -> str:
+        """The name without 村委会/社区/居委会 (``安溪``), matched only where unambiguous."""
+        return _village_bare_name(self.name)
+
+
+def _strip_suffix(name: str, suffixes: Iterable[str]) -> str:
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix)]
+    return name
+
+
+def _village_bare_name(name: str) -> str:
+    for suffix in ("社区居委会", "村村委会", "村委会", "居委会", "社区"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            bare = name[: -len(suffix)]
+            # "八一村村委会" → "八一", but "底村村委会" keeps "底村": one character is too loose.
+            if suffix == "村村委会" and len(bare) < 2:
+                return name[: -len("村委会")]
+            return bare
+    return name
+
+
+def _village_aliases(name: str) -> set[str]:
+    aliases = {name}
+    if name.endswith("村委会"):
+        village = name[: -len("委会")]  # "安溪村委会" → "安溪村", "八一村村委会" → "八一村村"
+        aliases.add(village[:-1] if village.endswith("村村") else village)
+    elif name.endswith("社区居委会"):
+        aliases.add(name[: -len("居委会")])
+    elif name.endswith("居委会"):
+        aliases.add(name[: -len("居委会")] + "社区")
+    return aliases
+
+
+@dataclass(frozen=True, slots=True)
+class Gazetteer:
+    """The county, township and 2016 village rows of ``content/gazetteer``, in WGS-84."""
+
+    counties_by_code: Mapping[str, County]
+    townships_by_code: Mapping[str, Township]
+    villages_by_code: Mapping[str, Village]
+
+    @classmethod
+    def load(cls, directory: Path | str | None = None) -> Gazetteer:
+        """Read ``townships.csv`` and ``villages_2016.csv`` from ``directory``.
+
+        Points are converted to WGS-84 from the datum each row states (the
+        published files are GCJ-02).
+        """
+        base = Path(directory) if directory is not None else DEFAULT_GAZETTEER_DIR
+        counties: dict[str, County] = {}
+        townships: dict[str, Township] = {}
+        villages: dict[str, Village] = {}
+        for path, line, row in _read_rows(base / _TOWNSHIPS_FILE):
+            code, name, level, point = _parse_row(path, line, row)
+            if level is Level.COUNTY:
+                if len(code) != _COUNTY_CODE_LEN or point is None:
+                    raise GazetteerDataError(
+                        f"{path}:{line}: county row needs a 6-digit code and a point"
+                    )
+                counties[code] = County(code, name, point)
+            elif level in _TOWNSHIP_LEVELS:
+                if len(code) != _TOWNSHIP_CODE_LEN:
+                    raise GazetteerDataError(
+                        f"{path}:{line}: township code {code!r} is not 9 digits"
+                    )
+                townships[code] = Township(code, name, level, code[:_COUNTY_CODE_LEN], point)
+            else:
+                raise GazetteerDataError(
+                    f"{path}:{line}: unexpected level {level!s} in {path.name}"
+                )
+        for path, line, row in _read_rows(base / _VILLAGES_FILE):
+            code, name, level, point = _parse_row(path, line, row)
+            if level not in _VILLAGE_LEVELS or len(code) != _VILLAGE_CODE_LEN:
+                raise GazetteerDataError(f"{path}:{line}: not a 12-digit village row")
+            township_code = code[:_TOWNSHIP_CODE_LEN]
+            if township_code not in townships:
+                raise GazetteerDataError(f"{path}:{line}: township {township_code} is not listed")
+            villages[code] = Village(code, name, level, township_code, point)
+        for township in townships.values():
+            if township.county_code not in counties:
+                raise GazetteerDataError(
+                    f"county {township.county_code} of {township.name} is not listed"
+                )
+        return cls(counties, townships, villages)
+
+    def counties(self) -> tuple[County, ...]:
+        """All counties, by code."""
+        return tuple(self.counties_by_code[code] for code in sorted(self.counties_by_code))
+
+    def county(self, code: str) -> County:
+        """The county with this 6-digit code (KeyError when unknown)."""
+        return self.counties_by_code[code]
+
+    def townships(self, county_code: str = QINGYUAN_COUNTY_CODE) -> tuple[Township, ...]:
+        """The township-level units of a county, by code (庆元县: the 19 街道/镇/乡)."""
+        if county_code not in self.counties_by_code:
+            raise KeyError(county_code)
+        return tuple(
+            self.townships_by_code[code]
+            for code in sorted(self.townships_by_code)
+            if self.townships_by_code[code].county_code == county_code
+        )
+
+    def township(self, code: str) -> Township:
+        """The township with this 9-digit code (KeyError when unknown)."""
+        return self.townships_by_code[code]
+
+    def villages(self, township_code: str) -> tuple[Village, ...]:
+        """The 2016 villages and communities of a township, by code."""
+        return tuple(
+            self.villages_by_code[code]
+            for code in sorted(self.villages_by_code)
+            if self.villages_by_code[code].township_code == township_code
+        )
+
+
+def _read_rows(path: Path) -> Iterable[tuple[Path, int, dict[str, str]]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"name", "admin_code", "level", "lat", "lon", "datum"} - set(
+                reader.fieldnames or ()
+            )
+            if missing:
+                raise GazetteerDataError(f"{path}: missing columns {sorted(missing)}")
+            rows = [(path, reader.line_num, row) for row in reader]
+    except OSError as error:
+        raise GazetteerDataError(f"{path}: cannot read gazetteer file ({error})") from error
+    return rows
+
+
+def _parse_row(path: Path, line: int, row: dict[str, str]) -> tuple[str, str, Level, LatLon | None]:
+    code = (row.get("admin_code") or "").strip()
+    name = (row.get("name") or "").strip()
+    if not code.isdigit() or not name:
+        raise GazetteerDataError(f"{path}:{line}: admin_code and name are required")
+    try:
+        level = Level((row.get("level") or "").strip())
+    except ValueError as error:
+        raise GazetteerDataError(f"{path}:{line}: unknown level {row.get('level')!r}") from error
+    lat_text, lon_text = (row.get("lat") or "").strip(), (row.get("lon") or "").strip()
+    if not lat_text and not lon_text:
+        return code, name, level, None
+    try:
+        datum = Datum((row.get("datum") or "").strip())
+        point = LatLon(float(lat_text), float(lon_text))
+    except ValueError as error:
+        raise GazetteerDataError(f"{path}:{line}: bad point or datum ({error})") from error
+    return code, name, level, to_wgs84(point, datum)
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    position: int
+    length: int
+    code: str
+
+
+def _earliest(matches: list[_Match]) -> list[_Match]:
+    """The matches that start first in the text; among those, the longest ones."""
+    if not matches:
+        return []
+    first = min(m.position for m in matches)
+    at_first = [m for m in matches if m.position == first]
+    longest = max(m.length for m in at_first)
+    return [m for m in at_first if m.length == longest]
+
+
+def _find_all(text: str, needle: str, code: str) -> list[_Match]:
+    return [_Match(m.start(), len(needle), code) for m in re.finditer(re.escape(needle), text)]
+
+
+class GazetteerGeocoder:
+    """Offline geocoder over the gazetteer: village point, else township seat, else county seat.
+
+    It serves one county (``county_code``); places of other counties in the
+    gazetteer are reported as :class:`OutsideServiceAreaError`.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str | None = None,
+        *,
+        county_code: str = QINGYUAN_COUNTY_CODE,
+        gazetteer: Gazetteer | None = None,
+    ) -> None:
+        self.gazetteer = gazetteer if gazetteer is not None else Gazetteer.load(directory)
+        if county_code not in self.gazetteer.counties_by_code:
+            raise ValueError(f"county {county_code} is not in the gazetteer")
+        self.county = self.gazetteer.county(county_code)
+        self._townships = self.gazetteer.townships(county_code)
+        self._villages_of = {t.code: self.gazetteer.villages(t.code) for t in self._townships}
+
+    def townships(self) -> tuple[Township, ...]:
+        """The township-level units this geocoder serves (for a booking form's list)."""
+        return self._townships
+
+    def geocode(self, query: str | AddressQuery) -> GeocodeResult:
+        """Locate an address given as free text, an administrative code or form fields."""
+        if isinstance(query, AddressQuery):
+            return self._geocode_fields(query)
+        text = re.sub(r"\s+", "", query)
+        if not text:
+            raise UnknownPlaceError("empty address", "请填写地址。", field="address")
+        if text.isdigit():
+            return self._geocode_code(text, field="address")
+        return self._geocode_text(text)
+
+    # -- structured fields ------------------------------------------------------------
+
+    def _geocode_fields(self, query: AddressQuery) -> GeocodeResult:
+        county_text = re.sub(r"\s+", "", query.county)
+        township_text = re.sub(r"\s+", "", query.township)
+        village_text = re.sub(r"\s+", "", query.village)
+        if county_text:
+            self._check_county(county_text)
+        if village_text.isdigit():
+            result = self._geocode_code(village_text, field="village")
+            if (
+                township_text
+                and result.township_code != self._township_by_field(township_text).code
+            ):
+                raise AmbiguousPlaceError(
+                    f"village {village_text} is not in township {township_text}",
+                    f"所填村（社区）{village_text}不属于{township_text}，请核对。",
+                    field="village",
+                )
+            return result
+        if not township_text:
+            if village_text:
+                return self._geocode_text(village_text, field="village")
+            if county_text:
+                return self._county_result()
+            raise UnknownPlaceError(
+                "no township given", "请选择所在乡镇（街道）。", field="township"
+            )
+        township = self._township_by_field(township_text)
+        if village_text:
+            village = self._village_by_name(township, village_text)
+            if village is not None:
+                return self._village_result(village)
+        return self._township_result(township)
+
+    def _check_county(self, text: str) -> None:
+        if text.isdigit():
+            if text == self.county.code:
+                return
+            if text in self.gazetteer.counties_by_code:
+                raise self._outside(self.gazetteer.county(text).name, field="county")
+            raise UnknownPlaceError(
+                f"unknown county code {text}", f"未找到区县代码{text}。", field="county"
+            )
+        for county in self.gazetteer.counties():
+            if text in (county.name, county.short_name):
+                if county.code == self.county.code:
+                    return
+                raise self._outside(county.name, field="county")
+        raise self._outside(text, field="county")
+
+    def _township_by_field(self, text: str) -> Township:
+        if text.isdigit():
+            result = self._geocode_code(text, field="township")
+            if len(text) != _TOWNSHIP_CODE_LEN or result.township_code is None:
+                raise UnknownPlaceError(
+                    f"township code {text} is not 9 digits",
+                    f"乡镇（街道）代码{text}应为9位数字。",
+                    field="township",
+                )
+            return self.gazetteer.township(result.township_code)
+        for township in self._townships:
+            if text in (township.name, township.short_name):
+                return township
+        # "百山祖乡" (its 2016 name) for "百山祖镇": same short name, other suffix.
+        short = _strip_suffix(text, ("街道", "镇", "乡"))
+        for township in self._townships:
+            if short == township.short_name:
+                return township
+        for township in self.gazetteer.townships_by_code.values():
+            if text in (township.name, township.short_name):
+                raise self._outside(township.name, field="township")
+        raise UnknownPlaceError(
+            f"unknown township {text!r} in {self.county.name}",
+            f"{self.county.name}没有名为“{text}”的乡镇（街道），请从列表中选择。",
+            field="township",
+        )
+
+    def _village_by_name(self, township: Township, text: str) -> Village | None:
+        villages = self._villages_of[township.code]
+        for village in villages:
+            if text in village.aliases:
+                return village
+        bare = _village_bare_name(text)
+        found = [v for v in villages if v.bare_name == bare]
+        return found[0] if len(found) == 1 else None
+
+    # -- codes ------------------------------------------------------------------------
+
+    def _geocode_code(self, code: str, *, field: str) -> GeocodeResult:
+        if len(code) == _COUNTY_CODE_LEN:
+            self._check_county(code)
+            return self._county_result()
+        county_code = code[:_COUNTY_CODE_LEN]
+        if len(code) in (_TOWNSHIP_CODE_LEN, _VILLAGE_CODE_LEN) and county_code != self.county.code:
+            if county_code in self.gazetteer.counties_by_code:
+                raise self._outside(self.gazetteer.county(county_code).name, field=field)
+            raise UnknownPlaceError(
+                f"code {code} is outside the gazetteer",
+                f"行政区划代码{code}不在本县服务范围内。",
+                field=field,
+            )
+        if len(code) == _TOWNSHIP_CODE_LEN:
+            if code in self.gazetteer.townships_by_code:
+                return self._township_result(self.gazetteer.township(code))
+        elif len(code) == _VILLAGE_CODE_LEN:
+            if code in self.gazetteer.villages_by_code:
+                return self._village_result(self.gazetteer.villages_by_code[code])
+            # The village list is the 2016 snapshot; later codes (after the 2019
+            # mergers) are unknown here but still name their township.
+            township_code = code[:_TOWNSHIP_CODE_LEN]
+            if township_code in self.gazetteer.townships_by_code:
+                return self._township_result(self.gazetteer.township(township_code))
+        raise UnknownPlaceError(
+            f"unknown administrative code {code}",
+            f"未找到行政区划代码{code}，请核对。",
+            field=field,
+        )
+
+    # -- free text --------------------------------------------------------------------
+
+    def _geocode_text(self, text: str, field: str = "address") -> GeocodeResult:
+        county_named = self._scan_counties(text, field)
+        township = self._scan_townships(text, field)
+        if township is not None:
+            end = self._township_end(text, township)
+            village = self._scan_villages(text[end:], self._villages_of[township.code], field)
+            if village is None:
+                return self._township_result(township)
+            return self._village_result(village)
+        everywhere = [v for t in self._townships for v in self._villages_of[t.code]]
+        village = self._scan_villages(text, everywhere, field, allow_bare=False)
+        if village is not None:
+            return self._village_result(village)
+        if county_named:
+            return self._county_result()
+        for other in self.gazetteer.townships_by_code.values():
+            if other.county_code != self.county.code and other.name in text:
+                raise self._outside(other.name, field=field)
+        raise UnknownPlaceError(
+            f"no place of {self.county.name} found in {text!r}",
+            f"未能识别地址“{text}”，请写明所在乡镇（街道）和村（社区）。",
+            field=field,
+        )
+
+    def _scan_counties(self, text: str, field: str) -> bool:
+        named_here = False
+        for county in self.gazetteer.counties():
+            if county.name in text or county.short_name in text:
+                if county.code != self.county.code:
+                    if self.county.name not in text and self.county.short_name not in text:
+                        raise self._outside(county.name, field=field)
+                else:
+                    named_here = True
+        return named_here
+
+    def _scan_townships(self, text: str, field: str) -> Township | None:
+        by_code = {t.code: t for t in self._townships}
+        full: list[_Match] = []
+        short: list[_Match] = []
+        for township in self._townships:
+            full += _find_all(text, township.name, township.code)
+            short += _find_all(text, township.short_name, township.code)
+        # A full name ("松源街道") beats a short name that may be a street ("松源路").
+        best = _earliest(full) or _earliest(short)
+        codes = {m.code for m in best}
+        if len(codes) > 1:
+            names = "、".join(by_code[c].name for c in sorted(codes))
+            raise AmbiguousPlaceError(
+                f"several townships match {text!r}",
+                f"地址中的乡镇（街道）不明确（{names}），请写明其一。",
+                field=field,
+            )
+        return by_code[codes.pop()] if codes else None
+
+    @staticmethod
+    def _township_end(text: str, township: Township) -> int:
+        for needle in (township.name, township.short_name):
+            found = text.find(needle)
+            if found >= 0:
+                return found + len(needle)
+        return 0
+
+    def _scan_villages(
+        self, text: str, villages: Iterable[Village], field: str, *, allow_bare: bool = True
+    ) -> Village | None:
+        candidates = list(villages)
+        by_code = {v.code: v for v in candidates}
+        matches: list[_Match] = []
+        for village in candidates:
+            for alias in village.aliases:
+                matches += _find_all(text, alias, village.code)
+        if not matches and allow_bare:
+            # Within a known township, "安溪" alone is taken for 安溪村; only at the start
+            # of the remaining text, so that a street ("新建路") is not read as a village.
+            for village in candidates:
+                if len(village.bare_name) >= 2 and text.startswith(village.bare_name):
+                    matches.append(_Match(0, len(village.bare_name), village.code))
+        best = _earliest(matches)
+        codes = {m.code for m in best}
+        if len(codes) > 1:
+            names = "、".join(
+                f"{self.gazetteer.township(by_code[c].township_code).name}{by_code[c].name}"
+                for c in sorted(codes)
+            )
+            raise AmbiguousPlaceError(
+                f"several villages match {text!r}",
+                f"同名村（社区）不止一个（{names}），请写明所在乡镇（街道）。",
+                field=field,
+            )
+        return by_code[codes.pop()] if codes else None
+
+    # -- results ----------------------------------------------------------------------
+
+    def _outside(self, place: str, *, field: str) -> OutsideServiceAreaError:
+        return OutsideServiceAreaError(
+            f"{place} is outside {self.county.name}",
+            f"{place}不在{self.county.name}服务范围内，上门服务仅限本县。",
+            field=field,
+        )
+
+    def _county_result(self) -> GeocodeResult:
+        return GeocodeResult(
+            point=self.county.point,
+            precision=Precision.COUNTY,
+            name=self.county.name,
+            admin_code=self.county.code,
+            township_code=None,
+            county_code=self.county.code,
+        )
+
+    def _township_result(self, township: Township, village: Village | None = None) -> GeocodeResult:
+        name = self.county.name + township.name + (village.name if village else "")
+        admin_code = village.code if village else township.code
+        if township.point is None:
+            return GeocodeResult(
+                self.county.point,
+                Precision.COUNTY,
+                name,
+                admin_code,
+                township.code,
+                self.county.code,
+            )
+        return GeocodeResult(
+            township.point, Precision.TOWNSHIP, name, admin_code, township.code, self.county.code
+        )
+
+    def _village_result(self, village: Village) -> GeocodeResult:
+        township = self.gazetteer.township(village.township_code)
+        if village.point is None:
+            return self._township_result(township, village)
+        return GeocodeResult(
+            point=village.point,
+            precision=Precision.VILLAGE,
+            name=self.county.name + township.name + village.name,
+            admin_code=village.code,
+            township_code=township.code,
+            county_code=self.county.code,
+        )
+
+
+# -- online ---------------------------------------------------------------------------
+
+QINGYUAN_BOUNDS = (LatLon(27.35, 118.75), LatLon(27.95, 119.60))
+"""South-west and north-east corners (WGS-84) of a box around 庆元县 with a few km margin."""
+
+# Nominatim's "addresstype" (or "type") → what the point stands for.
+_NOMINATIM_PRECISION = {
+    **dict.fromkeys(
+        (
+            "house",
+            "building",
+            "amenity",
+            "road",
+            "hamlet",
+            "village",
+            "isolated_dwelling",
+            "neighbourhood",
+            "residential",
+            "farm",
+            "allotments",
+            "place",
+            "office",
+        ),
+        Precision.VILLAGE,
+    ),
+    **dict.fromkeys(
+        ("town", "suburb", "quarter", "city_district", "municipality"), Precision.TOWNSHIP
+    ),
+    **dict.fromkeys(("county", "city", "state_district", "district"), Precision.COUNTY),
+}
+
+
+def nominatim_precision(raw: Mapping[str, Any]) -> Precision:
+    """Precision of a Nominatim answer; anything unrecognised is claimed as county only."""
+    for key in ("addresstype", "type"):
+        value = raw.get(key)
+        if isinstance(value, str) and value in _NOMINATIM_PRECISION:
+            return _NOMINATIM_PRECISION[value]
+    return Precision.COUNTY
+
+
+class GeopyGeocoder:
+    """Adapter from a geopy geocoder to :class:`Geocoder`, at most one call per ``min_delay_s``.
+
+    The geopy instance is injected (tests pass a fake; production builds one with
+    :meth:`nominatim`). ``datum`` is the datum the service answers in: WGS-84 for
+    Nominatim, GCJ-02 for Chinese services such as Amap; points are converted to
+    WGS-84. Answers outside ``bounds`` are refused as outside the service area.
+    """
+
+    def __init__(
+        self,
+        geocoder: Any,
+        *,
+        min_delay_s: float = 1.0,
+        region_prefix: str = "浙江省丽水市庆元县",
+        bounds: tuple[LatLon, LatLon] | None = QINGYUAN_BOUNDS,
+        datum: Datum = Datum.WGS84,
+        precision_of: Callable[[Mapping[str, Any]], Precision] = nominatim_precision,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if min_delay_s < 0:
+            raise ValueError(f"min_delay_s must be >= 0, got {min_delay_s}")
+        self._geocoder = geocoder
+        self.min_delay_s = min_delay_s
+        self.region_prefix = region_prefix
+        self.bounds = bounds
+        self.datum = datum
+        self._precision_of = precision_of
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last_call_s: float | None = None
+
+    @classmethod
+    def nominatim(
+        cls,
+        user_agent: str,
+        *,
+        domain: str = "nominatim.openstreetmap.org",
+        timeout_s: float = 10.0,
+        min_delay_s: float = 1.0,
+    ) -> GeopyGeocoder:
+        """A Nominatim-backed geocoder; OSM's policy asks for a real user agent and ≤1 call/s."""
+        if not user_agent.strip():
+            raise ValueError("Nominatim requires an identifying user agent")
+        if domain == "nominatim.openstreetmap.org" and min_delay_s < 1.0:
+            raise ValueError("the public Nominatim server allows at most one request per second")
+        geocoder = Nominatim(user_agent=user_agent, domain=domain, timeout=timeout_s)
+        return cls(geocoder, min_delay_s=min_delay_s)
+
+    def geocode(self, query: str | AddressQuery) -> GeocodeResult:
+        """Ask the online service, waiting first if the previous call was too recent."""
+        text = query.text() if isinstance(query, AddressQuery) else query.strip()
+        if not text:
+            raise UnknownPlaceError("empty address", "请填写地址。", field="address")
+        if self.region_prefix and not text.startswith(self.region_prefix):
+            text = self.region_prefix + text
+        location = self._call(text)
+        if location is None:
+            raise UnknownPlaceError(
+                f"the geocoding service found nothing for {text!r}",
+                f"未能找到地址“{text}”，请写明所在乡镇（街道）和村（社区）。",
+                field="address",
+            )
+        try:
+            point = to_wgs84(
+                LatLon(float(location.latitude), float(location.longitude)), self.datum
+            )
+        except (AttributeError, TypeError, ValueError) as error:
+            raise GeocoderUnavailableError(
+                f"the geocoding service returned an unusable point: {error}",
+                "地址解析服务返回了无效结果，请稍后再试。",
+            ) from error
+        if self.bounds is not None and not _inside(point, self.bounds):
+            raise OutsideServiceAreaError(
+                f"{text!r} resolved to {point}, outside the service area",
+                f"地址“{text}”不在服务范围内，上门服务仅限本县。",
+                field="address",
+            )
+        raw = getattr(location, "raw", None)
+        precision = self._precision_of(raw if isinstance(raw, Mapping) else {})
+        address = getattr(location, "address", None)
+        return GeocodeResult(point, precision, address if isinstance(address, str) else text)
+
+    def _call(self, text: str) -> Any:
+        with self._lock:
+            if self._last_call_s is not None:
+                wait_s = self.min_delay_s - (self._clock() - self._last_call_s)
+                if wait_s > 0:
+                    self._sleep(wait_s)
+            try:
+                return self._geocoder.geocode(text, exactly_one=True)
+            except GeopyError as error:
+                raise GeocoderUnavailableError(
+                    f"geocoding service failed: {error!r}",
+                    "地址解析服务暂不可用，请稍后再试或选择所在乡镇（街道）。",
+                ) from error
+            finally:
+                self._last_call_s = self._clock()
+
+
+def _inside(point: LatLon, bounds: tuple[LatLon, LatLon]) -> bool:
+    south_west, north_east = bounds
+    return (
+        south_west.lat <= point.lat <= north_east.lat
+        and south_west.lon <= point.lon <= north_east.lon
+    )
