@@ -447,21 +447,22 @@ class GazetteerGeocoder:
                 return self._village_result(village)
         return self._township_result(township)
 
-    def _check_county(self, text: str) -> None:
+    def _check_county(self, text: str, field: str = "county") -> None:
         if text.isdigit():
             if text == self.county.code:
                 return
             if text in self.gazetteer.counties_by_code:
-                raise self._outside(self.gazetteer.county(text).name, field="county")
+                raise self._outside(self.gazetteer.county(text).name, field=field)
             raise UnknownPlaceError(
-                f"unknown county code {text}", f"未找到区县代码{text}。", field="county"
+                f"unknown county code {text}", f"未找到区县代码{text}。", field=field
             )
+        # "庆元", "庆元县" and "浙江省丽水市庆元县" all name the county.
+        if self.county.short_name in text:
+            return
         for county in self.gazetteer.counties():
-            if text in (county.name, county.short_name):
-                if county.code == self.county.code:
-                    return
-                raise self._outside(county.name, field="county")
-        raise self._outside(text, field="county")
+            if county.short_name in text:
+                raise self._outside(county.name, field=field)
+        raise self._outside(text, field=field)
 
     def _township_by_field(self, text: str) -> Township:
         if text.isdigit():
@@ -503,7 +504,7 @@ class GazetteerGeocoder:
 
     def _geocode_code(self, code: str, *, field: str) -> GeocodeResult:
         if len(code) == _COUNTY_CODE_LEN:
-            self._check_county(code)
+            self._check_county(code, field)
             return self._county_result()
         county_code = code[:_COUNTY_CODE_LEN]
         if len(code) in (_TOWNSHIP_CODE_LEN, _VILLAGE_CODE_LEN) and county_code != self.county.code:
