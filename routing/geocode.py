@@ -237,7 +237,7 @@ def _village_aliases(name: str) -> set[str]:
     return aliases
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Gazetteer:
     """The county, township and 2016 village rows of ``content/gazetteer``, in WGS-84."""
 

@@ -385,7 +385,7 @@ def _table(body: dict[str, Any], key: str, rows: int, cols: int) -> list[list[fl
     if not isinstance(table, list) or len(table) != rows:
         raise OsrmProtocolError(
             f"OSRM answer lacks a {rows}×{cols} {key!r} table"
-            + (" (OSRM ≥ 5.19 is needed for distances)" if key == "distances" else "")
+            + (" (the server must support distance annotations)" if key == "distances" else "")
         )
     result: list[list[float | None]] = []
     for row in table:
