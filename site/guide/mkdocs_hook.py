@@ -1,0 +1,26 @@
+"""MkDocs hook: append the pages generated from `content/` to the build.
+
+Thin on purpose: loading and rendering live in `guide.catalog` and `guide.pages`, plain
+Python that MkDocs 2 (which drops plugins) cannot break.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+from guide import catalog, pages
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    # docs_dir is content/pages: the catalog is the folder around it.
+    try:
+        cat = catalog.load(Path(config.docs_dir).parent)
+    except catalog.CatalogError as exc:
+        raise PluginError(str(exc)) from exc
+    for src_uri, text in pages.render(cat).items():
+        files.append(File.generated(config, src_uri, content=text))
+    return files

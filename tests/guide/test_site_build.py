@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from guide import catalog
+
+# Anything the browser fetches by itself: scripts, stylesheets, fonts, images, icons.
+FETCHED = re.compile(
+    r"<(?:script|img|source|iframe|audio|video)\b[^>]*\bsrc=[\"']([^\"']+)"
+    r"|<link\b[^>]*\bhref=[\"']([^\"']+)"
+    r"|url\(\s*[\"']?([^)\"']+)"
+    r"|@import\s+[\"']([^\"']+)",
+    re.I,
+)
+
+
+def _outside(url: str) -> bool:
+    parsed = urlparse(url)
+    if url.startswith("//"):
+        return True
+    return parsed.scheme in ("http", "https") and parsed.hostname not in ("127.0.0.1", "localhost")
+
+
+def test_strict_build_succeeds(built_site: Path) -> None:
+    """`mkdocs build --strict` builds the real content with no warning."""
+    assert (built_site / "index.html").exists()
+    assert (built_site / "search" / "search_index.json").exists()
+
+
+def test_nothing_loads_from_outside_the_site(built_site: Path) -> None:
+    """No page or stylesheet references an outside script, stylesheet, font or image."""
+    offenders = []
+    for path in [*built_site.rglob("*.html"), *built_site.rglob("*.css")]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for match in FETCHED.finditer(text):
+            url = next(g for g in match.groups() if g)
+            if _outside(url):
+                offenders.append(f"{path.relative_to(built_site)}: {url}")
+    assert offenders == []
+
+
+def test_detector_catches_outside_assets() -> None:
+    """The detector itself flags fonts, scripts and images from other hosts."""
+    page = (
+        '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">'
+        '<script src="//cdn.example.com/x.js"></script><img src="http://example.com/a.png">'
+        '<a href="https://creativecommons.org/">licence</a>'
+    )
+    urls = [next(g for g in m.groups() if g) for m in FETCHED.finditer(page)]
+    assert [u for u in urls if _outside(u)] == [
+        "https://fonts.googleapis.com/css?family=Roboto",
+        "//cdn.example.com/x.js",
+        "http://example.com/a.png",
+    ]
+
+
+def test_no_automatic_anchors(built_site: Path) -> None:
+    """No heading id looks like `_1`: Chinese headings keep their explicit ids."""
+    for path in built_site.rglob("*.html"):
+        assert not re.search(r'\bid="_\d*"', path.read_text(encoding="utf-8")), path
+
+
+def test_items_stay_out_of_the_navigation(built_site: Path, real_catalog: catalog.Catalog) -> None:
+    """Item pages are not nav entries: a page's nav has no link to other items."""
+    page = (built_site / "items" / "resident-pension-claim" / "index.html").read_text("utf-8")
+    nav = page[page.index('<nav class="md-nav md-nav--primary"') :]
+    nav = nav[: nav.index("</nav>")]
+    assert "id-card-home" not in nav
+
+
+def test_item_page_carries_aliases_into_the_search_index(built_site: Path) -> None:
+    """The search index has the item with its 也称 aliases, segmented for Chinese."""
+    index = json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))
+    assert index["config"]["lang"] == ["zh"]
+    doc = next(d for d in index["docs"] if d["location"] == "items/resident-pension-claim/")
+    assert "\u200b" in doc["title"]  # jieba's word breaks: Chinese segmentation is on
+    assert doc["title"].replace("\u200b", "") == "城乡居民基本养老保险待遇申领"
+    text = doc["text"].replace("\u200b", "")
+    assert "也称：社保" in text
+
+
+@pytest.mark.parametrize(
+    "page", ["stats", "offices", "procedures/home-visit", "procedures/courier"]
+)
+def test_key_pages_exist(built_site: Path, page: str) -> None:
+    """改革成效, the offices and both procedure pages are published."""
+    assert (built_site / page / "index.html").exists()
+
+
+def test_data_sources_credit_the_coordinates(built_site: Path) -> None:
+    """The CC BY 4.0 coordinates are attributed to Vonng/adcode on the site."""
+    text = (built_site / "data-sources" / "index.html").read_text("utf-8")
+    assert "Vonng/adcode" in text and "CC BY 4.0" in text
