@@ -1,0 +1,781 @@
+"""The booking service: one code path for every channel (web, relative, staff on the phone).
+
+Functions take a Session and `now` (aware UTC) and never commit; the caller does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler import identity
+from scheduler.errors import Conflict, Forbidden, InvalidField, NotEligible, NotFound, SlotFull
+from scheduler.models import (
+    ACTIVE,
+    HALF_DAY_ZH,
+    STATUS_ZH,
+    Booking,
+    BookingEvent,
+    Shift,
+    Slot,
+    Status,
+    Zone,
+    ZoneTown,
+)
+from scheduler.protect import Protector
+from scheduler.schemas import BookingRequest
+from scheduler.settings import TZ, BookingSettings
+
+log = logging.getLogger(__name__)
+
+# When each half-day's visits may take place (Asia/Shanghai), used for default windows.
+HALF_DAY_HOURS = {"am": (8, 30, 12, 0), "pm": (14, 0, 17, 30)}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts and through which channel: a resident on the web, staff, or the system."""
+
+    kind: str  # resident | staff | system
+    channel: str  # web | phone | window | system
+    staff_id: int | None = None
+    role: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind in {"staff", "system"}
+
+
+RESIDENT_WEB = Actor("resident", "web")
+SYSTEM = Actor("system", "system")
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    rule: str
+    needs_phone_check: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SlotView:
+    date: date
+    half_day: str
+    capacity: int
+    remaining: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "half_day": self.half_day,
+            "half_day_name": HALF_DAY_ZH[self.half_day],
+            "capacity": self.capacity,
+            "remaining": self.remaining,
+        }
+
+
+def utc_naive(moment: datetime) -> datetime:
+    """Stored form of a moment: UTC without tzinfo (SQLite drops offsets)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def local_date(now: datetime) -> date:
+    return now.astimezone(TZ).date()
+
+
+class BookingService:
+    """Booking rules over a catalog (items, offices, townships) and settings."""
+
+    def __init__(
+        self, catalog: Any, settings: BookingSettings, protector: Protector, geocoder: Any = None
+    ) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.protector = protector
+        self.geocoder = geocoder
+
+    # -- dates -----------------------------------------------------------------------
+
+    def cutoff_for(self, day: date) -> datetime:
+        """The planning cut-off for a visit date: the configured time on the day before."""
+        return datetime.combine(day - timedelta(days=1), self.settings.cutoff, tzinfo=TZ)
+
+    def first_bookable(self, now: datetime) -> date:
+        day = local_date(now) + timedelta(days=1)
+        while now >= self.cutoff_for(day):
+            day += timedelta(days=1)
+        return day
+
+    def last_bookable(self, now: datetime) -> date:
+        return local_date(now) + timedelta(days=self.settings.horizon_days)
+
+    def check_date(self, day: date, now: datetime, *, staff: bool = False) -> None:
+        today = local_date(now)
+        if day <= today and not (staff and day == today):
+            raise InvalidField(
+                "预约日期已过，请选择明天及以后的日期。", field="date", code="date_in_past"
+            )
+        if day > self.last_bookable(now):
+            raise InvalidField(
+                f"只能预约{self.settings.horizon_days}天以内的日期。",
+                field="date",
+                code="date_beyond_horizon",
+            )
+        if not staff and day < self.first_bookable(now):
+            raise InvalidField(
+                f"该日期已过排班截止时间（前一天{self.settings.cutoff:%H:%M}），请选择之后的日期。",
+                field="date",
+                code="date_after_cutoff",
+            )
+
+    # -- reference data --------------------------------------------------------------
+
+    def item(self, code: str) -> Any:
+        item = self.catalog.items.get(code)
+        if item is None:
+            raise InvalidField("没有这个办事事项。", field="item", code="unknown_item")
+        return item
+
+    def township(self, code: str) -> Any:
+        town = self.catalog.townships.get(code)
+        if town is None:
+            if not code.startswith(self.catalog.site.county_code):
+                raise InvalidField(
+                    f"上门办理只在{self.catalog.site.county}范围内提供。",
+                    field="address.town_code",
+                    code="outside_county",
+                )
+            raise InvalidField(
+                "没有这个乡镇（街道）。", field="address.town_code", code="unknown_township"
+            )
+        return town
+
+    def zone_of(self, session: Session, town_code: str) -> str:
+        zone = session.get(ZoneTown, town_code)
+        if zone is None:
+            raise InvalidField(
+                "该乡镇（街道）暂未安排上门服务，请拨打12345咨询。",
+                field="address.town_code",
+                code="township_not_served",
+            )
+        return zone.zone_code
+
+    def nearest_station(self, item: Any, town_code: str) -> dict[str, str] | None:
+        """The office handling the item nearest to the township seat (stations first)."""
+        town = self.catalog.townships.get(town_code)
+        offices = list(self.catalog.offices_for(item))
+        if not offices:
+            return None
+        if town is None:
+            chosen = offices[0]
+        else:
+            chosen = min(
+                offices,
+                key=lambda o: (
+                    o.kind.value == "hall",
+                    _km(town.lat, town.lon, o.location.lat, o.location.lon) if o.location else 1e9,
+                ),
+            )
+        return {
+            "id": chosen.id,
+            "name": chosen.name,
+            "address": chosen.address,
+            "phone": chosen.phone,
+            "hours": chosen.hours,
+        }
+
+    # -- eligibility -----------------------------------------------------------------
+
+    def eligibility(
+        self, *, age: int, reason: str, disability_grade: int | None
+    ) -> Eligibility | None:
+        """The first configured rule the facts satisfy, or None."""
+        for rule in self.settings.eligibility:
+            ok = (
+                (rule.kind == "age" and age >= (rule.min_age or 0))
+                or (rule.kind == "disability" and disability_grade in rule.grades)
+                or (rule.kind == "illness" and reason == "illness")
+                or (rule.kind == "alone" and reason == "alone" and age >= (rule.min_age or 0))
+                or (rule.kind == "other" and reason == "other")
+            )
+            if ok:
+                return Eligibility(rule.kind, rule.needs_phone_check)
+        return None
+
+    def _ineligible_text(self) -> str:
+        parts = []
+        for rule in self.settings.eligibility:
+            if rule.kind == "age":
+                parts.append(f"{rule.min_age}周岁以上老人")
+            elif rule.kind == "disability":
+                grades = "、".join("一二三四"[g - 1] for g in rule.grades if 1 <= g <= 4)
+                parts.append(f"{grades}级残疾人")
+            elif rule.kind == "illness":
+                parts.append("重病或卧床人员")
+            elif rule.kind == "alone":
+                parts.append(f"{rule.min_age}周岁以上独居老人")
+            elif rule.kind == "other":
+                parts.append("其他确有困难的人员")
+        return "上门办理面向" + "、".join(parts) + "。根据所填信息，申请人暂不符合上门办理条件"
+
+    # -- slots -----------------------------------------------------------------------
+
+    def slots(
+        self, session: Session, town_code: str, now: datetime, *, staff: bool = False
+    ) -> list[SlotView]:
+        self.township(town_code)
+        zone = self.zone_of(session, town_code)
+        first = local_date(now) if staff else self.first_bookable(now)
+        rows = session.scalars(
+            select(Slot)
+            .where(
+                Slot.zone_code == zone,
+                Slot.date >= first,
+                Slot.date <= self.last_bookable(now),
+                Slot.capacity > 0,
+            )
+            .order_by(Slot.date, Slot.half_day)
+        )
+        return [
+            SlotView(s.date, s.half_day, s.capacity, max(s.capacity - s.booked, 0)) for s in rows
+        ]
+
+    def alternatives(
+        self, session: Session, zone: str, after: date, half_day: str, now: datetime
+    ) -> list[SlotView]:
+        """Half-days with room in the zone after the requested one, earliest first."""
+        rows = session.scalars(
+            select(Slot)
+            .where(
+                Slot.zone_code == zone,
+                Slot.date >= self.first_bookable(now),
+                Slot.date <= self.last_bookable(now),
+                Slot.booked < Slot.capacity,
+                or_(Slot.date > after, and_(Slot.date == after, Slot.half_day > half_day)),
+            )
+            .order_by(Slot.date, Slot.half_day)
+            .limit(self.settings.alternatives)
+        )
+        return [SlotView(s.date, s.half_day, s.capacity, s.capacity - s.booked) for s in rows]
+
+    def _take_place(
+        self, session: Session, zone: str, day: date, half_day: str, now: datetime
+    ) -> int:
+        """Atomically take one place; the WHERE clause is the guard against overbooking."""
+        slot_id = session.scalar(
+            select(Slot.id).where(
+                Slot.zone_code == zone, Slot.date == day, Slot.half_day == half_day
+            )
+        )
+        taken = 0
+        if slot_id is not None:
+            result = session.execute(
+                update(Slot)
+                .where(Slot.id == slot_id, Slot.booked < Slot.capacity)
+                .values(booked=Slot.booked + 1)
+                .execution_options(synchronize_session=False)
+            )
+            taken = result.rowcount  # type: ignore[attr-defined]
+        if taken != 1:
+            alts = self.alternatives(session, zone, day, half_day, now)
+            raise SlotFull(
+                "所选时段已约满，请改选其他日期。"
+                if alts
+                else "近期上门名额已约满，请拨打12345登记。",
+                field="date",
+                extra={"alternatives": [a.as_dict() for a in alts]},
+            )
+        assert slot_id is not None
+        return slot_id
+
+    def _release_place(self, session: Session, slot_id: int) -> None:
+        session.execute(
+            update(Slot)
+            .where(Slot.id == slot_id, Slot.booked > 0)
+            .values(booked=Slot.booked - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- create ----------------------------------------------------------------------
+
+    def create(
+        self, session: Session, req: BookingRequest, *, now: datetime, actor: Actor = RESIDENT_WEB
+    ) -> Booking:
+        today = local_date(now)
+        item = self.item(req.item)
+        self.township(req.address.town_code)
+        try:
+            idn = identity.parse_id_number(req.applicant.id_number, today=today)
+        except identity.IdentityError as e:
+            raise InvalidField(e.message_zh, field="applicant.id_number", code=e.code) from None
+        phone = _phone(req.applicant.phone, "applicant.phone")
+        booker_phone = _phone(req.booker.phone, "booker.phone") if req.booker else None
+        name = _text(req.applicant.name, "applicant.name")
+        if req.reason == "disability" and req.disability_grade is None:
+            raise InvalidField(
+                "请选择残疾等级。", field="disability_grade", code="disability_grade_missing"
+            )
+        if req.reason != "disability" and req.disability_grade is not None:
+            raise InvalidField(
+                "只有以残疾为由预约时才填写残疾等级。",
+                field="disability_grade",
+                code="disability_grade_unexpected",
+            )
+        self.check_date(req.date, now, staff=actor.is_staff)
+        if not item.home_visit.allowed:
+            raise NotEligible(
+                "该事项不提供上门办理，请到就近窗口办理。",
+                field="item",
+                code="item_not_home_visit",
+                extra={"nearest_office": self.nearest_station(item, req.address.town_code)},
+            )
+        age = identity.age_on(idn.birth_date, today)
+        elig = self.eligibility(age=age, reason=req.reason, disability_grade=req.disability_grade)
+        if elig is None:
+            office = self.nearest_station(item, req.address.town_code)
+            where = f"，可就近到{office['name']}办理（{office['phone']}）。" if office else "。"
+            raise NotEligible(
+                self._ineligible_text() + where, field="reason", extra={"nearest_office": office}
+            )
+        zone = self.zone_of(session, req.address.town_code)
+        id_hash = self.protector.keyed_hash(idn.value, purpose="id_number")
+        if self._active_duplicate(session, id_hash, item.code):
+            raise _duplicate()
+        slot_id = self._take_place(session, zone, req.date, req.half_day, now)
+        lat, lon, datum, precision = self._locate(req.address.town_code, req.address.village)
+        stamp = utc_naive(now)
+        p = self.protector
+        booking = Booking(
+            item_code=item.code,
+            status=Status.PENDING,
+            channel=actor.channel,
+            created_by_staff_id=actor.staff_id,
+            applicant_name_enc=p.encrypt(name),
+            applicant_name_masked=identity.mask_name(name),
+            id_hash=id_hash,
+            id_masked=idn.masked,
+            age_band=identity.age_band(age),
+            age_at_booking=age,
+            phone_enc=p.encrypt(phone),
+            phone_masked=identity.mask_phone(phone),
+            booker_kind=req.booker.kind if req.booker else "self",
+            booker_name_enc=p.encrypt(_text(req.booker.name, "booker.name"))
+            if req.booker
+            else None,
+            booker_name_masked=identity.mask_name(req.booker.name) if req.booker else None,
+            booker_relationship=_text(req.booker.relationship, "booker.relationship")
+            if req.booker
+            else None,
+            booker_phone_enc=p.encrypt(booker_phone) if booker_phone else None,
+            booker_phone_masked=identity.mask_phone(booker_phone) if booker_phone else None,
+            town_code=req.address.town_code,
+            zone_code=zone,
+            village=req.address.village.strip(),
+            address_detail_enc=p.encrypt(_text(req.address.detail, "address.detail")),
+            lat=lat,
+            lon=lon,
+            datum=datum,
+            geo_precision=precision,
+            reason=req.reason,
+            disability_grade=req.disability_grade,
+            eligible_by=elig.rule,
+            needs_phone_check=elig.needs_phone_check,
+            slot_id=slot_id,
+            date=req.date,
+            half_day=req.half_day,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        for _attempt in range(5):
+            booking.reference = identity.new_reference()
+            try:
+                with session.begin_nested():
+                    session.add(booking)
+                    session.flush()
+                break
+            except IntegrityError:
+                if self._active_duplicate(session, id_hash, item.code):
+                    raise _duplicate() from None
+        else:  # pragma: no cover - 40-bit references colliding five times
+            raise RuntimeError("could not allocate a unique reference")
+        self._event(
+            session,
+            booking,
+            "created",
+            None,
+            Status.PENDING,
+            actor,
+            now,
+            f"{req.date} {req.half_day}",
+        )
+        log.info(
+            "booking %s created channel=%s item=%s", booking.reference, actor.channel, item.code
+        )
+        return booking
+
+    def _active_duplicate(self, session: Session, id_hash: str, item_code: str) -> bool:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Booking)
+                .where(
+                    Booking.id_hash == id_hash,
+                    Booking.item_code == item_code,
+                    Booking.status.in_(ACTIVE),
+                )
+            )
+            or 0
+        ) > 0
+
+    def _locate(
+        self, town_code: str, village: str
+    ) -> tuple[float | None, float | None, str | None, str | None]:
+        if self.geocoder is not None:
+            from routing.geocode import AddressQuery, GeocodeError
+
+            for query in (
+                AddressQuery(township=town_code, village=village),
+                AddressQuery(township=town_code),
+            ):
+                try:
+                    res = self.geocoder.geocode(query)
+                except GeocodeError:
+                    continue
+                return res.point.lat, res.point.lon, "WGS-84", str(res.precision)
+        town = self.catalog.townships.get(town_code)
+        if town is None:
+            return None, None, None, None
+        return town.lat, town.lon, "GCJ-02", "township"
+
+    # -- find ------------------------------------------------------------------------
+
+    def by_reference(self, session: Session, reference: str) -> Booking:
+        ref = identity.normalize_reference(reference)
+        booking = session.scalar(select(Booking).where(Booking.reference == ref)) if ref else None
+        if booking is None:
+            raise _not_found()
+        return booking
+
+    def lookup(self, session: Session, reference: str, phone_last4: str) -> Booking:
+        """A resident's own booking; a wrong phone suffix looks just like an unknown reference."""
+        ref = identity.normalize_reference(reference)
+        booking = session.scalar(select(Booking).where(Booking.reference == ref)) if ref else None
+        expected = booking.phone_masked[-4:] if booking is not None else "0000"
+        if not hmac.compare_digest(expected.encode(), phone_last4.encode()) or booking is None:
+            raise _not_found()
+        return booking
+
+    def search(self, session: Session, text: str, *, limit: int = 50) -> list[Booking]:
+        """Staff search: a reference, a full mobile number or its masked form (138****1234)."""
+        text = text.strip()
+        q = select(Booking).order_by(Booking.date.desc(), Booking.id.desc()).limit(limit)
+        ref = identity.normalize_reference(text)
+        if ref is not None and not text.isdigit():
+            return list(session.scalars(q.where(Booking.reference == ref)))
+        digits = text.replace(" ", "").replace("-", "")
+        try:
+            masked = identity.mask_phone(identity.normalize_mobile(digits))
+        except identity.IdentityError:
+            masked = digits if len(digits) == 11 and digits[3:7] == "****" else None
+        if masked is None:
+            return []
+        return list(
+            session.scalars(
+                q.where(or_(Booking.phone_masked == masked, Booking.booker_phone_masked == masked))
+            )
+        )
+
+    # -- changes ---------------------------------------------------------------------
+
+    def can_change(self, booking: Booking, now: datetime) -> bool:
+        """Whether the resident may still cancel or move it (before the day's cut-off)."""
+        return booking.status in (Status.PENDING, Status.CONFIRMED) and now < self.cutoff_for(
+            booking.date
+        )
+
+    def cancel(self, session: Session, booking: Booking, *, now: datetime, actor: Actor) -> Booking:
+        if booking.status not in ACTIVE:
+            raise Conflict("该预约已结束或已取消，不能再取消。", code="not_cancellable")
+        if not actor.is_staff and not self.can_change(booking, now):
+            raise Conflict(self._too_late(booking), code="past_cutoff")
+        before = booking.status
+        self._release_place(session, booking.slot_id)
+        booking.status = Status.CANCELLED
+        booking.window_start = booking.window_end = None
+        booking.assigned_clerk_id = None
+        booking.updated_at = utc_naive(now)
+        self._event(session, booking, "cancelled", before, Status.CANCELLED, actor, now)
+        return booking
+
+    def move(
+        self,
+        session: Session,
+        booking: Booking,
+        day: date,
+        half_day: str,
+        *,
+        now: datetime,
+        actor: Actor,
+    ) -> Booking:
+        if booking.status not in ACTIVE:
+            raise Conflict("该预约已结束或已取消，不能改期。", code="not_movable")
+        if not actor.is_staff and not self.can_change(booking, now):
+            raise Conflict(self._too_late(booking), code="past_cutoff")
+        if (day, half_day) == (booking.date, booking.half_day):
+            raise InvalidField("新时段与原时段相同。", field="date", code="same_slot")
+        self.check_date(day, now, staff=actor.is_staff)
+        new_slot = self._take_place(session, booking.zone_code, day, half_day, now)
+        self._release_place(session, booking.slot_id)
+        before = booking.status
+        detail = f"{booking.date} {booking.half_day} -> {day} {half_day}"
+        booking.slot_id, booking.date, booking.half_day = new_slot, day, half_day
+        if booking.status == Status.SCHEDULED:
+            # The plan for the old day no longer holds: back to confirmed, to be planned again.
+            booking.status = Status.CONFIRMED
+            booking.window_start = booking.window_end = None
+            booking.assigned_clerk_id = None
+        booking.updated_at = utc_naive(now)
+        self._event(session, booking, "moved", before, Status(booking.status), actor, now, detail)
+        return booking
+
+    def confirm(
+        self, session: Session, booking: Booking, *, now: datetime, actor: Actor
+    ) -> Booking:
+        _need_staff(actor)
+        return self._transition(
+            session, booking, (Status.PENDING,), Status.CONFIRMED, "confirmed", actor, now
+        )
+
+    def schedule(
+        self,
+        session: Session,
+        booking: Booking,
+        *,
+        clerk_id: int,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        actor: Actor,
+    ) -> Booking:
+        """Planned: a clerk and a time window (aware datetimes) on the booking's date."""
+        _need_staff(actor)
+        if not start < end or start.astimezone(TZ).date() != booking.date:
+            raise InvalidField(
+                "上门时间窗应在预约当天且开始早于结束。", field="window", code="bad_window"
+            )
+        self._transition(
+            session, booking, (Status.CONFIRMED,), Status.SCHEDULED, "scheduled", actor, now
+        )
+        booking.assigned_clerk_id = clerk_id
+        booking.window_start, booking.window_end = utc_naive(start), utc_naive(end)
+        return booking
+
+    def finish(
+        self, session: Session, booking: Booking, outcome: Status, *, now: datetime, actor: Actor
+    ) -> Booking:
+        _need_staff(actor)
+        if outcome not in (Status.DONE, Status.MISSED):
+            raise InvalidField("结果只能是已办结或未遇。", field="outcome", code="bad_outcome")
+        return self._transition(
+            session, booking, (Status.SCHEDULED,), outcome, outcome.value, actor, now
+        )
+
+    def _transition(
+        self,
+        session: Session,
+        booking: Booking,
+        allowed: tuple[Status, ...],
+        to: Status,
+        action: str,
+        actor: Actor,
+        now: datetime,
+    ) -> Booking:
+        if booking.status not in allowed:
+            raise Conflict(
+                f"当前状态为「{STATUS_ZH[Status(booking.status)]}」，不能改为「{STATUS_ZH[to]}」。",
+                code="bad_transition",
+            )
+        before = booking.status
+        booking.status = to
+        booking.updated_at = utc_naive(now)
+        self._event(session, booking, action, before, to, actor, now)
+        return booking
+
+    def _too_late(self, booking: Booking) -> str:
+        if booking.status == Status.SCHEDULED:
+            return "已排班的预约请致电窗口或12345取消、改期。"
+        return (
+            f"已过排班截止时间（{self.cutoff_for(booking.date):%m月%d日 %H:%M}），"
+            "如需取消或改期请致电窗口或12345。"
+        )
+
+    def _event(
+        self,
+        session: Session,
+        booking: Booking,
+        action: str,
+        before: str | None,
+        after: str,
+        actor: Actor,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        session.add(
+            BookingEvent(
+                booking_id=booking.id,
+                at=utc_naive(now),
+                action=action,
+                actor_kind=actor.kind,
+                actor_staff_id=actor.staff_id,
+                channel=actor.channel,
+                from_status=before,
+                to_status=after,
+                detail=detail,
+            )
+        )
+        session.flush()
+
+    # -- presentation ----------------------------------------------------------------
+
+    def next_steps(self, booking: Booking) -> str:
+        status = Status(booking.status)
+        if status == Status.PENDING:
+            extra = "并核实身体状况" if booking.needs_phone_check else ""
+            return (
+                f"工作人员将在1个工作日内致电核对信息{extra}，确认后状态变为「已确认」。"
+                "上门前一天下午会排好具体时间。"
+                f"{self.cutoff_for(booking.date):%m月%d日 %H:%M}前"
+                "可凭预约号和手机尾号自行取消或改期。"
+                "请准备好身份证、户口簿和办事指南所列材料。"
+            )
+        if status == Status.CONFIRMED:
+            return "预约已确认。上门前一天下午会排好具体时间，请保持电话畅通并准备好材料。"
+        if status == Status.SCHEDULED:
+            return "已排好上门时间，工作人员会在时间窗内上门，请在家等候并准备好材料。"
+        if status == Status.DONE:
+            return "已上门办结，办理结果将按办事指南所列方式送达。"
+        if status == Status.MISSED:
+            return "工作人员上门时未遇到申请人，请拨打12345重新预约。"
+        return "预约已取消。如仍需办理，可重新预约。"
+
+    def to_dict(self, booking: Booking, now: datetime) -> dict[str, Any]:
+        item = self.catalog.items.get(booking.item_code)
+        town = self.catalog.townships.get(booking.town_code)
+        window = None
+        if booking.status == Status.SCHEDULED and booking.window_start and booking.window_end:
+            window = {
+                "start": to_local(booking.window_start).isoformat(),
+                "end": to_local(booking.window_end).isoformat(),
+            }
+        return {
+            "reference": booking.reference,
+            "status": booking.status,
+            "status_name": STATUS_ZH[Status(booking.status)],
+            "item": booking.item_code,
+            "item_name": item.name if item else booking.item_code,
+            "date": booking.date.isoformat(),
+            "half_day": booking.half_day,
+            "half_day_name": HALF_DAY_ZH[booking.half_day],
+            "applicant_name": booking.applicant_name_masked,
+            "phone": booking.phone_masked,
+            "town_code": booking.town_code,
+            "town_name": town.name if town else booking.town_code,
+            "window": window,
+            "needs_phone_check": booking.needs_phone_check,
+            "can_change": self.can_change(booking, now),
+            "change_until": self.cutoff_for(booking.date).isoformat(),
+            "next_steps": self.next_steps(booking),
+        }
+
+
+def sync_capacity(session: Session, zone: str, day: date, half_day: str, per_clerk: int) -> Slot:
+    """Set a slot's capacity from the clerks on shift (creating the slot if needed)."""
+    clerks = (
+        session.scalar(
+            select(func.count())
+            .select_from(Shift)
+            .where(Shift.zone_code == zone, Shift.date == day, Shift.half_day == half_day)
+        )
+        or 0
+    )
+    slot = session.scalar(
+        select(Slot).where(Slot.zone_code == zone, Slot.date == day, Slot.half_day == half_day)
+    )
+    if slot is None:
+        slot = Slot(zone_code=zone, date=day, half_day=half_day, capacity=0, booked=0)
+        session.add(slot)
+    slot.capacity = clerks * per_clerk
+    session.flush()
+    return slot
+
+
+def add_shift(
+    session: Session, clerk_id: int, zone: str, day: date, half_day: str, per_clerk: int
+) -> Shift:
+    shift = Shift(clerk_id=clerk_id, zone_code=zone, date=day, half_day=half_day)
+    session.add(shift)
+    session.flush()
+    sync_capacity(session, zone, day, half_day, per_clerk)
+    return shift
+
+
+def ensure_zones(session: Session, zones: Any) -> None:
+    for z in zones:
+        if session.get(Zone, z.code) is None:
+            session.add(Zone(code=z.code, name=z.name))
+        session.flush()
+        for town in z.town_codes:
+            row = session.get(ZoneTown, town)
+            if row is None:
+                session.add(ZoneTown(town_code=town, zone_code=z.code))
+            else:
+                row.zone_code = z.code
+    session.flush()
+
+
+def _need_staff(actor: Actor) -> None:
+    if not actor.is_staff:
+        raise Forbidden("只有工作人员可以进行此操作。")
+
+
+def _phone(raw: str, field: str) -> str:
+    try:
+        return identity.normalize_mobile(raw)
+    except identity.IdentityError as e:
+        raise InvalidField(e.message_zh, field=field, code=e.code) from None
+
+
+def _text(raw: str, field: str) -> str:
+    text = " ".join(raw.split())
+    if not text or any(ord(c) < 32 for c in raw):
+        raise InvalidField("此项不能为空，也不能含控制字符。", field=field, code="blank")
+    return text
+
+
+def _duplicate() -> Conflict:
+    return Conflict(
+        "该申请人已有同一事项的有效预约，请勿重复预约；如需改期请用原预约号操作。",
+        code="duplicate_booking",
+    )
+
+
+def _not_found() -> NotFound:
+    return NotFound("没有找到该预约，请核对预约号和手机号后四位。")
+
+
+def to_local(stored: datetime) -> datetime:
+    return stored.replace(tzinfo=UTC).astimezone(TZ)
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    rlat1, rlat2 = math.radians(lat1), math.radians(lat2)
+    dlat, dlon = rlat2 - rlat1, math.radians(lon2 - lon1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(rlat1) * math.cos(rlat2) * math.sin(dlon / 2) ** 2
+    return 6371.0 * 2 * math.asin(math.sqrt(a))

@@ -1,0 +1,77 @@
+"""Idempotency-Key handling for POSTs: one booking per key, the same answer on every retry.
+
+The key is claimed by inserting its row inside the request's own transaction, so a
+concurrent duplicate waits on the unique key (PostgreSQL) or on the write lock
+(SQLite) and then reads the stored answer. A failed request leaves no row: a retry
+runs again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scheduler.booking import utc_naive
+from scheduler.errors import InvalidField
+from scheduler.models import IdempotencyRecord
+
+MAX_KEY_LEN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status_code: int
+    body: dict[str, Any]
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not 1 <= len(key) <= MAX_KEY_LEN or not key.isascii() or not key.isprintable():
+        raise InvalidField(
+            "Idempotency-Key 应为1至100个可打印ASCII字符。",
+            field="Idempotency-Key",
+            code="bad_idempotency_key",
+        )
+    return key
+
+
+def claim(session: Session, key: str, request_hash: str, now: datetime) -> Replay | None:
+    """Claim `key` for this request, or return the stored answer of an earlier one."""
+    for _ in range(2):
+        existing = session.get(IdempotencyRecord, key, populate_existing=True)
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise InvalidField(
+                    "同一个 Idempotency-Key 不能用于不同的请求内容。",
+                    field="Idempotency-Key",
+                    code="idempotency_key_reused",
+                )
+            return Replay(existing.status_code, json.loads(existing.response))
+        try:
+            with session.begin_nested():
+                session.add(
+                    IdempotencyRecord(
+                        key=key,
+                        request_hash=request_hash,
+                        status_code=0,
+                        response="",
+                        created_at=utc_naive(now),
+                    )
+                )
+            return None
+        except IntegrityError:
+            continue  # another request committed this key meanwhile: read its answer
+    raise RuntimeError("idempotency key neither claimable nor readable")
+
+
+def store(session: Session, key: str, status_code: int, body: dict[str, Any]) -> None:
+    record = session.get(IdempotencyRecord, key)
+    assert record is not None
+    record.status_code = status_code
+    record.response = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    session.flush()

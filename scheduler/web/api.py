@@ -1,0 +1,217 @@
+"""JSON API under /api: items, townships, slots, bookings (create, look up, cancel, move)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from scheduler import idempotency
+from scheduler.booking import RESIDENT_WEB
+from scheduler.errors import BookingError, InvalidField
+from scheduler.schemas import BookingRequest, CancelRequest, LookupRequest, MoveRequest
+from scheduler.web import db_session, ot
+from scheduler.web.errors import json_error, validation_error
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@bp.errorhandler(BookingError)
+def _booking_error(err: BookingError) -> tuple[Response, int]:
+    return jsonify(err.body()), err.status
+
+
+@bp.errorhandler(ValidationError)
+def _validation_error(err: ValidationError) -> tuple[Response, int]:
+    return validation_error(err)
+
+
+def rate_limited(bucket: str) -> Callable[[F], F]:
+    def deco(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            limit, per = getattr(ot().settings, f"{bucket}_rate")
+            if not ot().limiter.hit(f"{bucket}:{request.remote_addr}", limit, per):
+                return json_error(429, "rate_limited", "操作太频繁，请稍后再试。")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def body_as(model: type[M]) -> M:
+    """The JSON body as `model`: 415 unless JSON, 413 when too large, 422 when malformed."""
+    if request.mimetype != "application/json":
+        raise _Unsupported()
+    limit = ot().settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _TooLarge()
+    data = request.get_data(cache=True)
+    if len(data) > limit:
+        raise _TooLarge()
+    return model.model_validate_json(data)
+
+
+class _Unsupported(BookingError):
+    status = 415
+    code = "unsupported_media_type"
+
+    def __init__(self) -> None:
+        super().__init__("请以 application/json 格式提交。", field="Content-Type")
+
+
+class _TooLarge(BookingError):
+    status = 413
+    code = "body_too_large"
+
+    def __init__(self) -> None:
+        super().__init__("提交的内容过大。")
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Trivial endpoint: the server's ceiling in benchmarks."""
+    return jsonify({"ok": True})
+
+
+@bp.get("/items")
+def items() -> Response:
+    svc = ot().service
+    out = []
+    for item in svc.catalog.items.values():
+        hv = item.home_visit
+        skill = svc.catalog.skills.get(hv.skill) if hv.skill else None
+        out.append(
+            {
+                "code": item.code,
+                "name": item.name,
+                "department": item.department,
+                "home_visit": hv.allowed,
+                "duration_min": hv.duration_min,
+                "skill": hv.skill,
+                "skill_name": skill.name if skill else None,
+            }
+        )
+    return jsonify(out)
+
+
+@bp.get("/townships")
+def townships() -> Response:
+    from sqlalchemy import select
+
+    from scheduler.models import ZoneTown
+
+    zones = dict(db_session().execute(select(ZoneTown.town_code, ZoneTown.zone_code)).all())
+    return jsonify(
+        [
+            {"code": t.code, "name": t.name, "zone": zones.get(t.code)}
+            for t in ot().service.catalog.townships.values()
+        ]
+    )
+
+
+@bp.get("/slots")
+def slots() -> Response:
+    svc = ot().service
+    item_code = request.args.get("item", "")
+    town = request.args.get("town_code", "")
+    _only_args({"item", "town_code"})
+    if not item_code:
+        raise InvalidField("请指定办事事项。", field="item", code="missing_field")
+    item = svc.item(item_code)
+    if not item.home_visit.allowed:
+        raise InvalidField("该事项不提供上门办理。", field="item", code="item_not_home_visit")
+    if not town:
+        raise InvalidField("请选择乡镇（街道）。", field="town_code", code="missing_field")
+    if not (len(town) == 9 and town.isdigit()):
+        raise InvalidField("乡镇（街道）代码应为9位数字。", field="town_code", code="invalid_field")
+    try:
+        views = svc.slots(db_session(), town, utcnow())
+    except InvalidField as e:
+        e.field = "town_code"
+        raise
+    return jsonify([v.as_dict() for v in views])
+
+
+@bp.post("/bookings")
+@rate_limited("write")
+def create_booking() -> tuple[Response, int]:
+    state = ot()
+    raw_key = request.headers.get("Idempotency-Key")
+    key = idempotency.check_key(raw_key) if raw_key is not None else None
+    req = body_as(BookingRequest)
+    session = db_session()
+    now = utcnow()
+    if key is not None:
+        fingerprint = state.service.protector.keyed_hash(
+            request.path + "\x00" + request.get_data(as_text=True), purpose="idempotency"
+        )
+        replay = idempotency.claim(session, key, fingerprint, now)
+        if replay is not None:
+            resp = jsonify(replay.body)
+            resp.headers["Idempotent-Replayed"] = "true"
+            return resp, replay.status_code
+    booking = state.service.create(session, req, now=now, actor=RESIDENT_WEB)
+    body = state.service.to_dict(booking, now)
+    if key is not None:
+        idempotency.store(session, key, 201, body)
+    session.commit()
+    resp = jsonify(body)
+    resp.headers["Location"] = f"/api/bookings/{booking.reference}"
+    return resp, 201
+
+
+@bp.get("/bookings/<reference>")
+@rate_limited("lookup")
+def get_booking(reference: str) -> Response:
+    _only_args({"phone_last4"})
+    q = LookupRequest.model_validate({"phone_last4": request.args.get("phone_last4", "")})
+    svc = ot().service
+    booking = svc.lookup(db_session(), reference, q.phone_last4)
+    return jsonify(svc.to_dict(booking, utcnow()))
+
+
+@bp.post("/bookings/<reference>/cancel")
+@rate_limited("lookup")
+def cancel_booking(reference: str) -> Response:
+    req = body_as(CancelRequest)
+    svc, session, now = ot().service, db_session(), utcnow()
+    booking = svc.lookup(session, reference, req.phone_last4)
+    svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
+    session.commit()
+    return jsonify(svc.to_dict(booking, now))
+
+
+@bp.post("/bookings/<reference>/move")
+@rate_limited("lookup")
+def move_booking(reference: str) -> Response:
+    req = body_as(MoveRequest)
+    svc, session, now = ot().service, db_session(), utcnow()
+    booking = svc.lookup(session, reference, req.phone_last4)
+    svc.move(session, booking, req.date, req.half_day, now=now, actor=RESIDENT_WEB)
+    session.commit()
+    return jsonify(svc.to_dict(booking, now))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    from scheduler.web.openapi import document
+
+    return jsonify(document())
+
+
+def _only_args(allowed: set[str]) -> None:
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise InvalidField(f"不认识的参数：{unknown[0]}", field=unknown[0], code="unknown_field")

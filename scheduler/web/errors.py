@@ -1,0 +1,82 @@
+"""App-wide error pages: JSON under /api (also 404/405/413/415/500), HTML elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_HTTP_ZH = {
+    400: ("bad_request", "请求格式不正确。"),
+    403: ("forbidden", "没有权限。"),
+    404: ("not_found", "没有这个地址。"),
+    405: ("method_not_allowed", "不支持这种请求方式。"),
+    413: ("body_too_large", "提交的内容过大。"),
+    415: ("unsupported_media_type", "请以 application/json 格式提交。"),
+    429: ("rate_limited", "操作太频繁，请稍后再试。"),
+}
+
+_PYDANTIC_ZH = {
+    "missing": ("missing_field", "缺少必填项。"),
+    "extra_forbidden": ("unknown_field", "不认识的字段，请删除。"),
+    "json_invalid": ("malformed_json", "提交的内容不是有效的 JSON。"),
+    "model_type": ("malformed_json", "提交的内容应为 JSON 对象。"),
+    "model_attributes_type": ("malformed_json", "提交的内容应为 JSON 对象。"),
+    "string_too_short": ("invalid_field", "此项不能为空。"),
+    "string_too_long": ("invalid_field", "此项内容过长。"),
+    "string_pattern_mismatch": ("invalid_field", "格式不正确。"),
+    "literal_error": ("invalid_field", "不是可选的值之一。"),
+    "date_from_datetime_parsing": ("invalid_field", "日期格式应为 YYYY-MM-DD。"),
+    "date_parsing": ("invalid_field", "日期格式应为 YYYY-MM-DD。"),
+    "date_type": ("invalid_field", "日期格式应为 YYYY-MM-DD。"),
+    "greater_than_equal": ("invalid_field", "数值太小。"),
+    "less_than_equal": ("invalid_field", "数值太大。"),
+}
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    resp = jsonify({"error": code, "message": message, "field": field})
+    resp.status_code = status
+    return resp
+
+
+def validation_error(err: ValidationError) -> tuple[Response, int]:
+    first = err.errors(include_url=False, include_input=False)[0]
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("function-after",))
+    code, message = _PYDANTIC_ZH.get(first["type"], ("invalid_field", "此项格式不正确。"))
+    if first["type"] in ("json_invalid", "model_type", "model_attributes_type"):
+        loc = ""
+    return json_error(422, code, message, loc or None), 422
+
+
+def _wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Any:
+        status = err.code or 500
+        if _wants_json():
+            code, message = _HTTP_ZH.get(status, ("http_error", "请求无法处理。"))
+            resp = json_error(status, code, message)
+            if status == 405 and err.get_response().headers.get("Allow"):
+                resp.headers["Allow"] = err.get_response().headers["Allow"]
+            return resp
+        message = _HTTP_ZH.get(status, ("", "请求无法处理。"))[1]
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Any:
+        if isinstance(err, HTTPException):
+            return _http(err)
+        # The type only: exception text can carry submitted values.
+        log.error("unhandled %s on %s %s", type(err).__name__, request.method, request.path)
+        if _wants_json():
+            return json_error(500, "internal_error", "系统繁忙，请稍后再试或拨打12345。")
+        return render_template("error.html", status=500, message="系统繁忙，请稍后再试。"), 500

@@ -1,0 +1,97 @@
+"""HTML form fields → the same BookingRequest the JSON API takes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from werkzeug.datastructures import MultiDict
+
+from scheduler.errors import InvalidField
+from scheduler.schemas import BookingRequest
+
+REASONS = [
+    ("age", "高龄（80周岁以上）"),
+    ("disability", "残疾（持残疾人证）"),
+    ("illness", "重病或卧床"),
+    ("alone", "独居老人（70周岁以上）"),
+    ("other", "其他原因"),
+]
+BOOKER_KINDS = [
+    ("self", "本人预约"),
+    ("relative", "亲属代约"),
+    ("worker", "村（社区）工作人员代约"),
+]
+
+
+def parse_date(raw: str, field: str = "date") -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidField("请选择日期（年-月-日）。", field=field, code="invalid_field") from None
+
+
+def booking_request(form: MultiDict[str, str], item_code: str) -> BookingRequest:
+    """Build the request; raises InvalidField with the API's field names."""
+    f = {k: form.get(k, "").strip() for k in form}
+    grade = f.get("disability_grade", "")
+    data: dict[str, Any] = {
+        "item": item_code,
+        "applicant": {
+            "name": f.get("applicant_name", ""),
+            "id_number": f.get("applicant_id_number", ""),
+            "phone": f.get("applicant_phone", ""),
+        },
+        "address": {
+            "town_code": f.get("town_code", ""),
+            "village": f.get("village", ""),
+            "detail": f.get("address_detail", ""),
+        },
+        "reason": f.get("reason", ""),
+        "disability_grade": int(grade)
+        if grade.isdigit() and f.get("reason") == "disability"
+        else None,
+        "date": parse_date(f.get("date", "")),
+        "half_day": f.get("half_day", ""),
+    }
+    if f.get("booker_kind", "self") in ("relative", "worker"):
+        data["booker"] = {
+            "kind": f["booker_kind"],
+            "name": f.get("booker_name", ""),
+            "phone": f.get("booker_phone", ""),
+            "relationship": f.get("booker_relationship", ""),
+        }
+    try:
+        return BookingRequest.model_validate(data, strict=False)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        messages = {
+            "missing": "此项必填。",
+            "string_too_short": "此项必填。",
+            "string_too_long": "内容过长。",
+            "literal_error": "请选择一项。",
+            "string_pattern_mismatch": "请选择。",
+        }
+        raise InvalidField(
+            messages.get(first["type"], "此项格式不正确。"), field=field, code="invalid_field"
+        ) from None
+
+
+FIELD_LABELS = {
+    "item": "办事事项",
+    "applicant.name": "申请人姓名",
+    "applicant.id_number": "申请人身份证号码",
+    "applicant.phone": "申请人手机号码",
+    "booker.name": "代约人姓名",
+    "booker.phone": "代约人手机号码",
+    "booker.relationship": "与申请人关系",
+    "address.town_code": "乡镇（街道）",
+    "address.village": "村（社区）",
+    "address.detail": "详细地址",
+    "reason": "上门原因",
+    "disability_grade": "残疾等级",
+    "date": "日期",
+    "half_day": "上午/下午",
+}

@@ -1,0 +1,192 @@
+"""The OpenAPI 3.1 document of /api, generated from the pydantic request/response models."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from scheduler.schemas import (
+    BookingOut,
+    BookingRequest,
+    CancelRequest,
+    ErrorOut,
+    FullOut,
+    IneligibleOut,
+    ItemOut,
+    MoveRequest,
+    SlotOut,
+    TownshipOut,
+)
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        404: "没有找到（预约号或手机尾号不符时也是 404）",
+        409: "状态冲突（已过截止时间、重复预约、状态不允许）",
+        413: "请求体过大",
+        415: "不是 application/json",
+        422: "字段错误",
+        429: "请求太频繁",
+    }
+    return {str(c): _json(_ref(ErrorOut), text[c]) for c in codes}
+
+
+_REFERENCE = {
+    "name": "reference",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 20},
+    "description": "8位预约号（Crockford base32）",
+}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        BookingRequest,
+        CancelRequest,
+        MoveRequest,
+        BookingOut,
+        ErrorOut,
+        FullOut,
+        IneligibleOut,
+        ItemOut,
+        SlotOut,
+        TownshipOut,
+    ]
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models[:3]] + [(m, "serialization") for m in models[3:]],
+        ref_template=_REF,
+    )
+    booking = _json(_ref(BookingOut), "预约")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "OneTrip 上门约办 API",
+            "version": "1.0.0",
+            "description": "预约上门办理：事项、乡镇、可约时段、预约、查询、取消、改期。",
+        },
+        "paths": {
+            "/api/items": {
+                "get": {
+                    "operationId": "listItems",
+                    "responses": {"200": _json({"type": "array", "items": _ref(ItemOut)}, "事项")},
+                }
+            },
+            "/api/townships": {
+                "get": {
+                    "operationId": "listTownships",
+                    "responses": {
+                        "200": _json({"type": "array", "items": _ref(TownshipOut)}, "乡镇（街道）")
+                    },
+                }
+            },
+            "/api/slots": {
+                "get": {
+                    "operationId": "listSlots",
+                    "parameters": [
+                        {
+                            "name": "item",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "town_code",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^\d{9}$"},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json({"type": "array", "items": _ref(SlotOut)}, "可约时段"),
+                        **_errors(422),
+                    },
+                }
+            },
+            "/api/bookings": {
+                "post": {
+                    "operationId": "createBooking",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(BookingRequest)}},
+                    },
+                    "responses": {
+                        "201": _json(_ref(BookingOut), "已受理"),
+                        "409": _json(
+                            {"oneOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或重复预约"
+                        ),
+                        "422": _json(
+                            {"oneOf": [_ref(IneligibleOut), _ref(ErrorOut)]}, "字段错误或不符合条件"
+                        ),
+                        **_errors(413, 415, 429),
+                    },
+                }
+            },
+            "/api/bookings/{reference}": {
+                "get": {
+                    "operationId": "getBooking",
+                    "parameters": [
+                        _REFERENCE,
+                        {
+                            "name": "phone_last4",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": r"^\d{4}$"},
+                        },
+                    ],
+                    "responses": {"200": booking, **_errors(404, 422, 429)},
+                }
+            },
+            "/api/bookings/{reference}/cancel": {
+                "post": {
+                    "operationId": "cancelBooking",
+                    "parameters": [_REFERENCE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(CancelRequest)}},
+                    },
+                    "responses": {"200": booking, **_errors(404, 409, 413, 415, 422, 429)},
+                }
+            },
+            "/api/bookings/{reference}/move": {
+                "post": {
+                    "operationId": "moveBooking",
+                    "parameters": [_REFERENCE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(MoveRequest)}},
+                    },
+                    "responses": {
+                        "200": booking,
+                        "409": _json(
+                            {"oneOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或不能改期"
+                        ),
+                        **_errors(404, 413, 415, 422, 429),
+                    },
+                }
+            },
+        },
+        "components": {"schemas": defs["$defs"]},
+    }

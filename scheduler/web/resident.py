@@ -1,0 +1,147 @@
+"""Server-rendered resident pages: book without JavaScript, look up, cancel, move."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from scheduler import idempotency
+from scheduler.booking import RESIDENT_WEB
+from scheduler.errors import BookingError, InvalidField
+from scheduler.web import csrf, db_session, ot
+from scheduler.web.api import utcnow
+from scheduler.web.forms import BOOKER_KINDS, FIELD_LABELS, REASONS, booking_request, parse_date
+
+bp = Blueprint("resident", __name__)
+csrf.protect(bp)
+
+
+def _limited(bucket: str) -> bool:
+    limit, per = getattr(ot().settings, f"{bucket}_rate")
+    return not ot().limiter.hit(f"{bucket}:{request.remote_addr}", limit, per)
+
+
+def _form_context(item: Any, **extra: Any) -> dict[str, Any]:
+    svc = ot().service
+    now = utcnow()
+    return {
+        "item": item,
+        "townships": list(svc.catalog.townships.values()),
+        "reasons": REASONS,
+        "booker_kinds": BOOKER_KINDS,
+        "first_date": svc.first_bookable(now).isoformat(),
+        "last_date": svc.last_bookable(now).isoformat(),
+        "form": request.form,
+        "submission": request.form.get("submission") or secrets.token_urlsafe(16),
+        "labels": FIELD_LABELS,
+        **extra,
+    }
+
+
+@bp.route("/book/<item_code>", methods=["GET", "POST"])
+def book(item_code: str) -> Any:
+    svc = ot().service
+    item = svc.catalog.items.get(item_code)
+    if item is None or not item.home_visit.allowed:
+        return render_template("error.html", status=404, message="该事项不提供上门办理。"), 404
+    if request.method == "GET":
+        return render_template("book_form.html", **_form_context(item))
+    if _limited("write"):
+        return render_template("error.html", status=429, message="操作太频繁，请稍后再试。"), 429
+    session, now = db_session(), utcnow()
+    try:
+        req = booking_request(request.form, item.code)
+        key = "form:" + idempotency.check_key(request.form.get("submission", ""))
+        fingerprint = svc.protector.keyed_hash(req.model_dump_json(), purpose="idempotency")
+        replay = idempotency.claim(session, key, fingerprint, now)
+        if replay is not None:
+            return redirect(url_for("resident.booked", reference=replay.body["reference"]))
+        booking = svc.create(session, req, now=now, actor=RESIDENT_WEB)
+        body = svc.to_dict(booking, now)
+        idempotency.store(session, key, 201, body)
+        session.commit()
+    except BookingError as err:
+        session.rollback()
+        return (
+            render_template("book_form.html", **_form_context(item, error=err)),
+            err.status,
+        )
+    return render_template("book_done.html", booking=body, created=True)
+
+
+@bp.get("/book/done/<reference>")
+def booked(reference: str) -> Any:
+    # After a repeated form submission: the reference only; status needs the phone suffix.
+    return render_template("book_done.html", booking={"reference": reference}, created=False)
+
+
+@bp.route("/booking", methods=["GET", "POST"])
+def lookup() -> Any:
+    if request.method == "GET" and not request.args.get("reference"):
+        return render_template("lookup.html", error=None)
+    if _limited("lookup"):
+        return render_template("error.html", status=429, message="查询太频繁，请稍后再试。"), 429
+    source = request.form if request.method == "POST" else request.args
+    reference, last4 = source.get("reference", ""), source.get("phone_last4", "")
+    svc = ot().service
+    try:
+        if not (len(last4) == 4 and last4.isdigit()):
+            raise InvalidField("请填写手机号后四位。", field="phone_last4")
+        booking = svc.lookup(db_session(), reference, last4)
+    except BookingError as err:
+        return render_template("lookup.html", error=err), err.status
+    return _status_page(booking, last4)
+
+
+def _status_page(
+    booking: Any, last4: str, error: BookingError | None = None, status: int = 200
+) -> Any:
+    svc, now = ot().service, utcnow()
+    slots = []
+    if svc.can_change(booking, now):
+        slots = [s for s in svc.slots(db_session(), booking.town_code, now) if s.remaining > 0]
+    return (
+        render_template(
+            "status.html",
+            booking=svc.to_dict(booking, now),
+            last4=last4,
+            slots=slots,
+            error=error,
+        ),
+        status,
+    )
+
+
+@bp.post("/booking/<reference>/<action>")
+def change(reference: str, action: str) -> Any:
+    if action not in ("cancel", "move"):
+        return render_template("error.html", status=404, message="没有这个地址。"), 404
+    if _limited("lookup"):
+        return render_template("error.html", status=429, message="操作太频繁，请稍后再试。"), 429
+    svc, session, now = ot().service, db_session(), utcnow()
+    last4 = request.form.get("phone_last4", "")
+    try:
+        booking = svc.lookup(session, reference, last4)
+    except BookingError as err:
+        return render_template("lookup.html", error=err), err.status
+    try:
+        if action == "cancel":
+            svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
+        else:
+            day, _, half = request.form.get("slot", "").partition("|")
+            svc.move(
+                session,
+                booking,
+                parse_date(day),
+                half if half in ("am", "pm") else "am",
+                now=now,
+                actor=RESIDENT_WEB,
+            )
+        session.commit()
+    except BookingError as err:
+        session.rollback()
+        booking = svc.lookup(session, reference, last4)
+        return _status_page(booking, last4, err, err.status)
+    return _status_page(booking, last4)

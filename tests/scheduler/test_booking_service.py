@@ -1,0 +1,323 @@
+"""The booking service on its own: eligibility, dates, capacity, duplicates, audit, changes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from booking_support import NOW, make_id, make_phone, test_settings
+from sqlalchemy import select
+
+from scheduler.booking import SYSTEM, Actor, BookingService
+from scheduler.errors import Conflict, InvalidField, NotEligible, SlotFull
+from scheduler.models import Booking, BookingEvent, Slot, Status
+from scheduler.protect import Protector
+from scheduler.schemas import BookingRequest
+from scheduler.settings import TZ
+
+STAFF = Actor("staff", "phone", staff_id=None, role="window")
+DAY = date(2026, 6, 2)  # NOW is 1 June 10:00, before the 17:00 cut-off for 2 June
+
+
+def req(**over: Any) -> BookingRequest:
+    body: dict[str, Any] = {
+        "item": "resident-pension-claim",
+        "applicant": {
+            "name": "吴秀英",
+            "id_number": make_id(date(1940, 3, 5)),
+            "phone": "13905781234",
+        },
+        "address": {"town_code": "331126205", "village": "隆宫村", "detail": "隆宫村12号"},
+        "reason": "age",
+        "date": DAY.isoformat(),
+        "half_day": "am",
+    }
+    body.update(over)
+    return BookingRequest.model_validate(body, strict=False)
+
+
+def test_booking_is_created_pending_with_protected_fields(
+    service: BookingService, seeded: Any
+) -> None:
+    """A valid request is stored pending; ID hashed and masked, phone and name encrypted."""
+    with seeded() as s:
+        b = service.create(s, req(), now=NOW)
+        s.commit()
+        assert b.status == Status.PENDING and len(b.reference) == 8
+        assert b.id_masked == "3311**********" + make_id(date(1940, 3, 5))[-4:]
+        assert b.phone_masked == "139****1234"
+        assert "13905781234" not in b.phone_enc and "吴秀英" not in b.applicant_name_enc
+        assert service.protector.decrypt(b.phone_enc) == "13905781234"
+        assert b.age_band == "80-89" and b.eligible_by == "age"
+        assert b.zone_code == "west"
+        ev = s.scalars(select(BookingEvent)).one()
+        assert (ev.action, ev.from_status, ev.to_status, ev.actor_kind, ev.channel) == (
+            "created",
+            None,
+            "pending",
+            "resident",
+            "web",
+        )
+
+
+@pytest.mark.parametrize(
+    ("birth", "reason", "grade", "eligible_by"),
+    [
+        (date(1946, 6, 1), "other", None, "age"),  # 80 today
+        (date(1990, 1, 1), "disability", 2, "disability"),
+        (date(1990, 1, 1), "illness", None, "illness"),
+        (date(1956, 5, 31), "alone", None, "alone"),  # 70
+    ],
+)
+def test_each_default_rule_admits(
+    service: BookingService,
+    seeded: Any,
+    birth: date,
+    reason: str,
+    grade: int | None,
+    eligible_by: str,
+) -> None:
+    """80+, disability grade 1–2, illness, and 70+ living alone each qualify."""
+    with seeded() as s:
+        b = service.create(
+            s,
+            req(
+                applicant={"name": "张三", "id_number": make_id(birth), "phone": "13905781234"},
+                reason=reason,
+                disability_grade=grade,
+            ),
+            now=NOW,
+        )
+        assert b.eligible_by == eligible_by
+        assert b.needs_phone_check is (eligible_by == "illness")
+
+
+@pytest.mark.parametrize(
+    ("birth", "reason", "grade"),
+    [
+        (date(1946, 6, 2), "age", None),  # 79 until tomorrow
+        (date(1990, 1, 1), "disability", 3),
+        (date(1956, 6, 2), "alone", None),  # 69
+        (date(1990, 1, 1), "other", None),
+    ],
+)
+def test_ineligible_gets_reason_and_nearest_station(
+    service: BookingService, seeded: Any, birth: date, reason: str, grade: int | None
+) -> None:
+    """A request no rule admits is refused in Chinese, naming the station of its township."""
+    with seeded() as s, pytest.raises(NotEligible) as err:
+        service.create(
+            s,
+            req(
+                applicant={"name": "张三", "id_number": make_id(birth), "phone": "13905781234"},
+                reason=reason,
+                disability_grade=grade,
+            ),
+            now=NOW,
+        )
+    assert "80周岁" in err.value.message_zh
+    assert err.value.extra["nearest_office"]["id"] == "station-331126205"
+
+
+def test_eligibility_comes_from_settings(catalog: Any, seeded: Any) -> None:
+    """With the age rule set to 90 in settings, an 85-year-old no longer qualifies by age."""
+    svc = BookingService(
+        catalog, test_settings(eligibility=[{"kind": "age", "min_age": 90}]), Protector(b"x" * 32)
+    )
+    with seeded() as s, pytest.raises(NotEligible) as err:
+        svc.create(s, req(), now=NOW)
+    assert "90周岁" in err.value.message_zh
+
+
+def test_item_without_home_visits_is_refused(service: BookingService, seeded: Any) -> None:
+    """An item that does not allow home visits points to the nearest office instead."""
+    with seeded() as s, pytest.raises(NotEligible) as err:
+        service.create(s, req(item="business-licence"), now=NOW)
+    assert err.value.code == "item_not_home_visit"
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "code"),
+    [
+        ({"item": "no-such-item"}, "item", "unknown_item"),
+        (
+            {"address": {"town_code": "330521001", "detail": "x"}},
+            "address.town_code",
+            "outside_county",
+        ),
+        (
+            {"address": {"town_code": "331126999", "detail": "x"}},
+            "address.town_code",
+            "unknown_township",
+        ),
+        ({"date": "2026-06-01"}, "date", "date_in_past"),
+        ({"date": "2026-06-16"}, "date", "date_beyond_horizon"),
+        ({"reason": "disability"}, "disability_grade", "disability_grade_missing"),
+        ({"disability_grade": 1}, "disability_grade", "disability_grade_unexpected"),
+    ],
+)
+def test_bad_fields(
+    service: BookingService, seeded: Any, over: dict[str, Any], field: str, code: str
+) -> None:
+    """Unknown item or township, out-of-county address, dates outside the window are 422s."""
+    with seeded() as s, pytest.raises(InvalidField) as err:
+        service.create(s, req(**over), now=NOW)
+    assert (err.value.field, err.value.code) == (field, code)
+
+
+def test_cutoff_moves_the_first_bookable_date(service: BookingService) -> None:
+    """Before 17:00 tomorrow is bookable; from 17:00 only the day after."""
+    before = datetime(2026, 6, 1, 16, 59, tzinfo=TZ)
+    after = datetime(2026, 6, 1, 17, 0, tzinfo=TZ)
+    assert service.first_bookable(before) == date(2026, 6, 2)
+    assert service.first_bookable(after) == date(2026, 6, 3)
+
+
+def test_full_slot_offers_next_dates(service: BookingService, seeded: Any) -> None:
+    """When a half-day is full, SlotFull lists later half-days that still have room."""
+    with seeded() as s:
+        for i in range(2):
+            service.create(
+                s,
+                req(
+                    applicant={
+                        "name": "甲",
+                        "id_number": make_id(date(1940, 1, 1), i),
+                        "phone": make_phone(i),
+                    }
+                ),
+                now=NOW,
+            )
+        with pytest.raises(SlotFull) as err:
+            service.create(
+                s,
+                req(
+                    applicant={
+                        "name": "乙",
+                        "id_number": make_id(date(1940, 1, 1), 9),
+                        "phone": make_phone(9),
+                    }
+                ),
+                now=NOW,
+            )
+    alts = err.value.extra["alternatives"]
+    assert alts[0] == {
+        "date": "2026-06-02",
+        "half_day": "pm",
+        "half_day_name": "下午",
+        "capacity": 2,
+        "remaining": 2,
+    }
+    assert err.value.status == 409
+
+
+def test_same_person_same_item_twice_is_a_duplicate(service: BookingService, seeded: Any) -> None:
+    """One active booking per person and item; after cancelling, booking again works."""
+    with seeded() as s:
+        first = service.create(s, req(), now=NOW)
+        with pytest.raises(Conflict) as err:
+            service.create(s, req(half_day="pm"), now=NOW)
+        assert err.value.code == "duplicate_booking"
+        service.cancel(s, first, now=NOW, actor=STAFF)
+        assert service.create(s, req(half_day="pm"), now=NOW).status == Status.PENDING
+
+
+def test_lookup_needs_the_right_phone_suffix(service: BookingService, seeded: Any) -> None:
+    """A wrong last-4 gives the same NotFound as an unknown reference."""
+    with seeded() as s:
+        b = service.create(s, req(), now=NOW)
+        assert service.lookup(s, b.reference.lower(), "1234") is b
+        with pytest.raises(Exception) as wrong:
+            service.lookup(s, b.reference, "4321")
+        with pytest.raises(Exception) as unknown:
+            service.lookup(s, "ZZZZZZZZ", "1234")
+    assert type(wrong.value) is type(unknown.value)
+    assert wrong.value.body() == unknown.value.body()  # type: ignore[attr-defined]
+
+
+def test_resident_can_change_until_cutoff_only(service: BookingService, seeded: Any) -> None:
+    """Move and cancel work before 17:00 the day before; after it the resident must call."""
+    resident = Actor("resident", "web")
+    with seeded() as s:
+        b = service.create(s, req(date="2026-06-03"), now=NOW)
+        service.move(s, b, date(2026, 6, 4), "pm", now=NOW, actor=resident)
+        assert (b.date, b.half_day) == (date(2026, 6, 4), "pm")
+        late = datetime(2026, 6, 3, 17, 0, tzinfo=TZ)
+        with pytest.raises(Conflict) as err:
+            service.cancel(s, b, now=late, actor=resident)
+        assert err.value.code == "past_cutoff"
+        service.cancel(s, b, now=late, actor=STAFF)  # staff may still cancel
+        slots = {
+            (x.date, x.half_day): x.booked
+            for x in s.scalars(select(Slot).where(Slot.zone_code == "west"))
+        }
+        assert slots[(date(2026, 6, 3), "am")] == 0 and slots[(date(2026, 6, 4), "pm")] == 0
+
+
+def test_full_lifecycle_is_audited(service: BookingService, seeded: Any) -> None:
+    """pending → confirmed → scheduled (with window) → done, one event per change."""
+    with seeded() as s:
+        b = service.create(s, req(), now=NOW)
+        service.confirm(s, b, now=NOW, actor=STAFF)
+        start = datetime(2026, 6, 2, 9, 0, tzinfo=TZ)
+        service.schedule(
+            s, b, clerk_id=1, start=start, end=start + timedelta(hours=1), now=NOW, actor=SYSTEM
+        )
+        view = service.to_dict(b, NOW)
+        assert (
+            view["status_name"] == "已排班"
+            and view["window"]["start"] == "2026-06-02T09:00:00+08:00"
+        )
+        service.finish(s, b, Status.DONE, now=NOW + timedelta(days=1), actor=STAFF)
+        events = s.scalars(select(BookingEvent).order_by(BookingEvent.id)).all()
+        assert [(e.from_status, e.to_status) for e in events] == [
+            (None, "pending"),
+            ("pending", "confirmed"),
+            ("confirmed", "scheduled"),
+            ("scheduled", "done"),
+        ]
+        assert [e.actor_kind for e in events] == ["resident", "staff", "system", "staff"]
+        with pytest.raises(Conflict):
+            service.cancel(s, b, now=NOW, actor=STAFF)
+
+
+def test_residents_cannot_confirm(service: BookingService, seeded: Any) -> None:
+    """Confirming is a staff action."""
+    with seeded() as s:
+        b = service.create(s, req(), now=NOW)
+        with pytest.raises(Exception) as err:
+            service.confirm(s, b, now=NOW, actor=Actor("resident", "web"))
+    assert err.value.status == 403  # type: ignore[attr-defined]
+
+
+def test_staff_search_by_reference_and_masked_phone(service: BookingService, seeded: Any) -> None:
+    """Staff find a booking by its reference, the full phone, or the masked phone."""
+    with seeded() as s:
+        b = service.create(s, req(), now=NOW)
+        assert service.search(s, b.reference) == [b]
+        assert service.search(s, "139 0578 1234") == [b]
+        assert service.search(s, "139****1234") == [b]
+        assert service.search(s, "139****9999") == []
+        assert all(isinstance(x, Booking) for x in service.search(s, "hello"))
+
+
+def test_capacity_follows_clerk_shifts(engine: Any, settings: Any) -> None:
+    """A slot's capacity is clerks on shift × visits per clerk, and follows added shifts."""
+    from scheduler import db
+    from scheduler.booking import add_shift, ensure_zones
+    from scheduler.models import Clerk
+    from scheduler.settings import QINGYUAN_ZONES
+
+    _, write = db.session_factories(engine)
+    with write() as s:
+        ensure_zones(s, QINGYUAN_ZONES)
+        a, b = Clerk(name="甲"), Clerk(name="乙")
+        s.add_all([a, b])
+        s.flush()
+        add_shift(s, a.id, "east", DAY, "am", settings.visits_per_clerk_half_day)
+        slot = s.scalars(select(Slot).where(Slot.zone_code == "east")).one()
+        assert slot.capacity == 2
+        add_shift(s, b.id, "east", DAY, "am", settings.visits_per_clerk_half_day)
+        s.refresh(slot)
+        assert slot.capacity == 4
