@@ -82,19 +82,25 @@ class Catalog:
         """Every office that handles an item: the listed ones, then stations and points."""
         chosen = [self.offices[o] for o in item.offices]
         for office in self.offices.values():
-            if office in chosen:
+            if office.id in item.offices:
                 continue
-            if (item.township_stations and office.kind is OfficeKind.STATION) or (
-                item.community_points and office.kind is OfficeKind.COMMUNITY
-            ):
+            if _handles(item, office):
                 chosen.append(office)
         return chosen
 
     def items_at(self, office: Office) -> list[Item]:
-        return [i for i in self.items.values() if office in self.offices_for(i)]
+        return [i for i in self.items.values() if _handles(i, office)]
 
     def home_visit_items(self) -> list[Item]:
         return [i for i in self.items.values() if i.home_visit.allowed]
+
+
+def _handles(item: Item, office: Office) -> bool:
+    return (
+        office.id in item.offices
+        or (item.township_stations and office.kind is OfficeKind.STATION)
+        or (item.community_points and office.kind is OfficeKind.COMMUNITY)
+    )
 
 
 def load(content_dir: Path | str = CONTENT_DIR) -> Catalog:
@@ -243,13 +249,15 @@ def _with_location(
 
 
 _UNREADABLE = object()
+# libyaml's loader is ten times faster on 2,000 items; both are the safe loader.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_yaml(path: Path, rel: str, errors: list[ContentError]) -> Any:
     """The file's YAML, or `_UNREADABLE` after recording why it could not be read."""
     try:
         with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_SafeLoader)
     except FileNotFoundError:
         errors.append(ContentError(rel, "-", "file-exists", "文件不存在"))
     except yaml.YAMLError as exc:

@@ -64,9 +64,9 @@ OFFICE_KINDS = {
     OfficeKind.COMMUNITY: "社区便民服务点",
 }
 SAMPLE_NOTICE = (
-    '!!! warning "样例数据"\n'
+    '<div data-search-exclude markdown>\n\n!!! warning "样例数据"\n'
     "    本站内容是 OneTrip 项目的演示样例，格式参照真实办事指南编写，"
-    "**不是政府部门正式发布的信息**。办事前请拨打咨询电话确认。\n"
+    "**不是政府部门正式发布的信息**。办事前请拨打咨询电话确认。\n\n</div>\n"
 )
 
 
@@ -135,20 +135,20 @@ def item_page(catalog: Catalog, item: Item) -> str:
         _section("谁可以申请", "who", item.applicants + "\n\n服务对象：" + _objects(item)),
         _section("受理条件", "conditions", _bullets(item.accept_conditions)),
         _section("要带哪些材料", "materials", materials_table(item)),
-        _section("办理流程", "steps", _steps(item)),
-        _section("多久办好", "time-limit", time_limits(item)),
+        _section("办理流程", "steps", _steps(item), searchable=False),
+        _section("多久办好", "time-limit", time_limits(item), searchable=False),
         _section("收费", "fees", _fees(item)),
-        _section("跑几次", "trips", _trips(item)),
-        _section("结果怎么拿", "delivery", _delivery(item)),
-        _section("上门办理", "home-visit", _home_visit(catalog, item)),
-        _section("到哪里办", "where", _where(catalog, item)),
-        _section("咨询和投诉", "contact", _contact(catalog, item)),
-        _section("办事依据", "basis", _basis(item)),
+        _section("跑几次", "trips", _trips(item), searchable=False),
+        _section("结果怎么拿", "delivery", _delivery(item), searchable=False),
+        _section("上门办理", "home-visit", _home_visit(catalog, item), searchable=False),
+        _section("到哪里办", "where", _where(catalog, item), searchable=False),
+        _section("咨询和投诉", "contact", _contact(catalog, item), searchable=False),
+        _section("办事依据", "basis", _basis(item), searchable=False),
     ]
     if item.faq:
         faq = "\n".join(f'??? question "{_h(f.q)}"\n    {_h(f.a)}\n' for f in item.faq)
         parts.append(_section("常见问题", "faq", faq))
-    parts.append(_section("事项信息", "info", _info(catalog, item)))
+    parts.append(_section("事项信息", "info", _info(catalog, item), searchable=False))
     return "\n".join(parts)
 
 
@@ -176,7 +176,7 @@ def _key_facts(catalog: Catalog, item: Item) -> str:
         ("到哪里办", f"{main.name} {item.window}"),
     ]
     cells = "\n".join(f"<dt>{k}</dt><dd>{_h(v)}</dd>" for k, v in rows)
-    return f'<dl class="ot-facts">\n{cells}\n</dl>\n'
+    return f'<dl class="ot-facts" data-search-exclude>\n{cells}\n</dl>\n'
 
 
 def materials_table(item: Item) -> str:
@@ -343,10 +343,22 @@ def _where(catalog: Catalog, item: Item) -> str:
         f"- 电话：{_tel(main.phone)}",
     ]
     others = offices[1:]
-    if others:
-        lines.append(f"\n下面 {len(others)} 个地方也能办，离家近的可以就近去：\n")
+    stations = [o for o in others if o.kind is OfficeKind.STATION]
+    rest = [o for o in others if o.kind is not OfficeKind.STATION]
+    if len(stations) == len(catalog.townships) and stations:
+        # One line instead of 19 links keeps 2,000 item pages small; the office index
+        # has each station's address and phone.
+        names = "、".join(_h(o.name.removesuffix("便民服务中心")) for o in stations)
         lines.append(
-            _md_list([f"[{_h(o.name)}](../offices/{o.id}.md)" for o in others], "ot-list--compact")
+            f"\n全县 {len(stations)} 个乡镇（街道）便民服务中心都能办：{names}。"
+            "[查看各便民服务中心的地址和电话](../offices/index.md#stations)"
+        )
+    else:
+        rest = stations + rest
+    if rest:
+        lines.append(f"\n下面 {len(rest)} 个地方也能办，离家近的可以就近去：\n")
+        lines.append(
+            _md_list([f"[{_h(o.name)}](../offices/{o.id}.md)" for o in rest], "ot-list--compact")
         )
     return "\n".join(lines) + "\n"
 
@@ -391,7 +403,8 @@ def _info(catalog: Catalog, item: Item) -> str:
 def item_list(items: Iterable[Item], up: str) -> str:
     """A tappable list of items with their badges; `up` leads from the page to the root."""
     rows = [f"[{_h(i.name)}]({up}items/{i.code}.md) {badges(i, tag='span')}" for i in items]
-    return _md_list(rows) if rows else "暂无事项。\n"
+    # Lists repeat item names: the search index already has the items themselves.
+    return _md_list(rows, searchable=False) if rows else "暂无事项。\n"
 
 
 def home_page(catalog: Catalog) -> str:
@@ -612,15 +625,19 @@ def _front_matter(
     return "\n".join(lines) + "\n---\n\n"
 
 
-def _md_list(rows: list[str], extra_class: str = "") -> str:
+def _md_list(rows: list[str], extra_class: str = "", *, searchable: bool = True) -> str:
     """A Markdown list wrapped so the stylesheet can give it large tap targets."""
     items = "\n".join(f"- {r}" for r in rows)
     classes = f"ot-list {extra_class}".strip()
-    return f'<div class="{classes}" markdown>\n\n{items}\n\n</div>\n'
+    exclude = "" if searchable else " data-search-exclude"
+    return f'<div class="{classes}"{exclude} markdown>\n\n{items}\n\n</div>\n'
 
 
-def _section(title: str, anchor: str, body: str) -> str:
-    return f"## {title} {{#{anchor}}}\n\n{body.rstrip()}\n"
+def _section(title: str, anchor: str, body: str, *, searchable: bool = True) -> str:
+    # Boilerplate sections stay out of the search index: at 2,000 items they would
+    # multiply its size and drown the sections residents actually search.
+    attrs = f"#{anchor}" if searchable else f"#{anchor} data-search-exclude"
+    return f"## {title} {{{attrs}}}\n\n{body.rstrip()}\n"
 
 
 def _bullets(lines: Iterable[str]) -> str:

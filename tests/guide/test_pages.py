@@ -53,7 +53,8 @@ def test_item_page_states_what_a_resident_asks(real_catalog: catalog.Catalog) ->
         "可后补",
         "可快递送达",
         'data-item="resident-pension-claim"',
-        "下面 24 个地方也能办",
+        "全县 19 个乡镇（街道）便民服务中心都能办：松源街道、",
+        "下面 5 个地方也能办",
     ):
         assert needle in text, needle
 
