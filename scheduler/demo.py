@@ -39,11 +39,13 @@ def add_staff(
     role: str,
     name: str,
     clerk_id: int | None = None,
+    *,
+    password_hash: str | None = None,
 ) -> StaffUser:
     user = StaffUser(
         username=username,
         name=name,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash or generate_password_hash(password),
         role=role,
         clerk_id=clerk_id,
     )

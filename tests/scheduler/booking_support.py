@@ -6,6 +6,7 @@ PostgreSQL server (``make test`` starts one), on PostgreSQL too.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from guide.catalog import load_townships
 from guide.schema import OfficeKind
@@ -307,6 +309,23 @@ def seeded(engine: Any, settings: BookingSettings) -> Any:
 # --- the Flask app --------------------------------------------------------------------
 
 
+STAFF_ACCOUNTS = (
+    ("window1", "window", "窗口 张三", None),
+    ("clerk1", "clerk", "上门人员0", 1),
+    ("admin1", "admin", "管理员", None),
+)
+
+
+def staff_password(username: str) -> str:
+    return f"{username}-pass"
+
+
+@functools.cache
+def _password_hash(username: str) -> str:
+    # scrypt costs ~0.2 s; hash each test account once per session.
+    return generate_password_hash(staff_password(username))
+
+
 def make_app(db_url: str, catalog: Any, site_dir: Path, **booking: Any) -> Flask:
     from scheduler.web import create_app
 
@@ -329,11 +348,10 @@ def make_app(db_url: str, catalog: Any, site_dir: Path, **booking: Any) -> Flask
     state = app.extensions["onetrip"]
     with state.write_session() as s:
         seed(s, state.settings, datetime.now(UTC).date())
-        add_staff(s, "window1", "window-pass-1", "window", "窗口 张三")
         clerk = s.get(Clerk, 1)
         assert clerk is not None
-        add_staff(s, "clerk1", "clerk-pass-1", "clerk", clerk.name, clerk_id=clerk.id)
-        add_staff(s, "admin1", "admin-pass-1", "admin", "管理员")
+        for username, role, name, clerk_id in STAFF_ACCOUNTS:
+            add_staff(s, username, "", role, name, clerk_id, password_hash=_password_hash(username))
         s.commit()
     return app
 

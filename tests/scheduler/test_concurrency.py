@@ -1,0 +1,165 @@
+"""Under concurrency: never more bookings than places, one booking per Idempotency-Key."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
+
+import pytest
+import requests
+from booking_support import (
+    NOW,
+    SECRET,
+    first_date,
+    make_id,
+    make_phone,
+    payload,
+    seed,
+    small_catalog,
+    test_settings,
+)
+from flask import Flask
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from scheduler import db
+from scheduler.booking import BookingService
+from scheduler.errors import SlotFull
+from scheduler.models import Booking, IdempotencyRecord, Slot
+from scheduler.protect import Protector
+from scheduler.schemas import BookingRequest
+
+CONTENDERS = 20
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """The app on a real threaded HTTP server on loopback."""
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join()
+
+
+def person(i: int) -> dict[str, str]:
+    return {"name": "测试", "id_number": make_id(date(1940, 1, 1), i), "phone": make_phone(i)}
+
+
+def post_all(
+    url: str, bodies: list[dict[str, Any]], headers: dict[str, str] | None = None
+) -> list[requests.Response]:
+    barrier = threading.Barrier(len(bodies))
+
+    def go(body: dict[str, Any]) -> requests.Response:
+        with requests.Session() as http:
+            barrier.wait()
+            return http.post(f"{url}/api/bookings", json=body, headers=headers or {}, timeout=60)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(go, bodies))
+
+
+def count(app: Flask, model: Any) -> int:
+    with app.extensions["onetrip"].read_session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_twenty_threads_race_for_the_last_place(app: Flask, server: str) -> None:
+    """With one place left, 20 simultaneous requests give exactly one 201 and nineteen 409."""
+    day = first_date(app)
+    first = requests.post(
+        f"{server}/api/bookings", json=payload(date=day, applicant=person(999)), timeout=30
+    )
+    assert first.status_code == 201
+    results = post_all(server, [payload(date=day, applicant=person(i)) for i in range(CONTENDERS)])
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201] + [409] * (CONTENDERS - 1), [
+        r.text for r in results if r.status_code >= 500
+    ]
+    assert all(r.json()["error"] == "slot_full" for r in results if r.status_code == 409)
+    with app.extensions["onetrip"].read_session() as s:
+        slot = s.scalars(
+            select(Slot).where(
+                Slot.zone_code == "west",
+                Slot.half_day == "am",
+                Slot.date == date.fromisoformat(day),
+            )
+        ).one()
+        assert (slot.booked, slot.capacity) == (2, 2)
+    assert count(app, Booking) == 2
+
+
+def test_same_idempotency_key_twenty_times_at_once(app: Flask, server: str) -> None:
+    """Twenty simultaneous retries with one Idempotency-Key create one booking, same answer."""
+    body = payload(date=first_date(app))
+    results = post_all(server, [body] * CONTENDERS, headers={"Idempotency-Key": "retry-storm-1"})
+    assert {r.status_code for r in results} == {201}, [r.text for r in results]
+    assert len({r.json()["reference"] for r in results}) == 1
+    assert count(app, Booking) == 1
+    assert count(app, IdempotencyRecord) == 1
+
+
+def _contend(url: str, day: str, start: int, n: int, barrier: Any, out: Any) -> None:
+    """One process: its own engine and service, n booking attempts after the barrier."""
+    engine = db.make_engine(url)
+    _, write = db.session_factories(engine)
+    svc = BookingService(small_catalog(), test_settings(), Protector(SECRET.encode()))
+    barrier.wait()
+    for i in range(start, start + n):
+        req = BookingRequest.model_validate(payload(date=day, applicant=person(i)), strict=False)
+        with write() as s:
+            try:
+                svc.create(s, req, now=NOW)
+                s.commit()
+                out.put("ok")
+            except SlotFull:
+                s.rollback()
+                out.put("full")
+            except Exception as exc:  # reported to the parent, which fails the test
+                out.put(f"error {type(exc).__name__}")
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_four_processes_race_for_the_last_place(db_url: str) -> None:
+    """Four processes × five attempts for one remaining place: exactly one succeeds."""
+    engine = db.make_engine(db_url)
+    _, write = db.session_factories(engine)
+    settings = test_settings()
+    with write() as s:
+        seed(s, settings, NOW.date(), days=3)
+        s.commit()
+    svc = BookingService(small_catalog(), settings, Protector(SECRET.encode()))
+    day = "2026-06-02"
+    with write() as s:
+        svc.create(
+            s,
+            BookingRequest.model_validate(payload(date=day, applicant=person(900)), strict=False),
+            now=NOW,
+        )
+        s.commit()
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    procs = [
+        ctx.Process(target=_contend, args=(db_url, day, 5 * k, 5, barrier, out)) for k in range(4)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in range(CONTENDERS)]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(results) == ["full"] * (CONTENDERS - 1) + ["ok"]
+    with write() as s:
+        booked = s.scalar(
+            select(Slot.booked).where(
+                Slot.zone_code == "west", Slot.date == date(2026, 6, 2), Slot.half_day == "am"
+            )
+        )
+        assert booked == 2
+    engine.dispose()
