@@ -35,7 +35,9 @@ serve-site: site
 	@echo "Guide: http://$(HOST):$(PORT)/"
 	$(PY) -m http.server --bind $(HOST) --directory $(SITE_DIR) $(PORT)
 
-demo: serve-site
+# The guide, the booking API and the staff pages on one origin, with fresh demo data.
+demo: site
+	$(BIN)/onetrip serve --demo --host $(HOST) --port $(PORT) --site-dir $(SITE_DIR)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -44,8 +46,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy routing site/guide scheduler benchmarks
 
+# Booking tests also run against a throwaway PostgreSQL on loopback (started and stopped here).
 pytest: setup system-deps
-	$(BIN)/pytest
+	tests/scheduler/with_postgres.sh $(BIN)/pytest
 
 test: lint typecheck pytest
 
