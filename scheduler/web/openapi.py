@@ -135,10 +135,10 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "201": _json(_ref(BookingOut), "已受理"),
                         "409": _json(
-                            {"oneOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或重复预约"
+                            {"anyOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或重复预约"
                         ),
                         "422": _json(
-                            {"oneOf": [_ref(IneligibleOut), _ref(ErrorOut)]}, "字段错误或不符合条件"
+                            {"anyOf": [_ref(IneligibleOut), _ref(ErrorOut)]}, "字段错误或不符合条件"
                         ),
                         **_errors(413, 415, 429),
                     },
@@ -181,7 +181,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": booking,
                         "409": _json(
-                            {"oneOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或不能改期"
+                            {"anyOf": [_ref(FullOut), _ref(ErrorOut)]}, "时段已满或不能改期"
                         ),
                         **_errors(404, 413, 415, 422, 429),
                     },
