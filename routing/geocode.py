@@ -771,8 +771,7 @@ class GeopyGeocoder:
         text = query.text() if isinstance(query, AddressQuery) else query.strip()
         if not text:
             raise UnknownPlaceError("empty address", "请填写地址。", field="address")
-        if self.region_prefix and not text.startswith(self.region_prefix):
-            text = self.region_prefix + text
+        text = _with_prefix(self.region_prefix, text)
         location = self._call(text)
         if location is None:
             raise UnknownPlaceError(
@@ -815,6 +814,14 @@ class GeopyGeocoder:
                 ) from error
             finally:
                 self._last_call_s = self._clock()
+
+
+def _with_prefix(prefix: str, text: str) -> str:
+    """Prepend the part of ``prefix`` the text lacks: 庆元县隆宫乡 → 浙江省丽水市庆元县隆宫乡."""
+    for start in range(len(prefix)):
+        if text.startswith(prefix[start:]):
+            return prefix[:start] + text
+    return prefix + text
 
 
 def _inside(point: LatLon, bounds: tuple[LatLon, LatLon]) -> bool:

@@ -415,6 +415,23 @@ def test_geopy_result_is_mapped(tmp_path: Path) -> None:
     assert result.admin_code is None
 
 
+@pytest.mark.parametrize(
+    ("query", "sent"),
+    [
+        ("隆宫乡", "浙江省丽水市庆元县隆宫乡"),
+        ("庆元县隆宫乡", "浙江省丽水市庆元县隆宫乡"),
+        ("丽水市庆元县隆宫乡", "浙江省丽水市庆元县隆宫乡"),
+        ("浙江省丽水市庆元县隆宫乡", "浙江省丽水市庆元县隆宫乡"),
+    ],
+)
+def test_geopy_region_prefix_is_not_repeated(query: str, sent: str) -> None:
+    """Only the missing part of 浙江省丽水市庆元县 is prepended to the query."""
+    clock = FakeClock()
+    fake = FakeGeopy([_location()])
+    GeopyGeocoder(fake, clock=clock, sleep=clock.sleep).geocode(query)
+    assert fake.queries == [sent]
+
+
 def test_geopy_calls_are_at_least_one_second_apart() -> None:
     """Back-to-back calls wait so that calls start ≥1 s after the previous one ended."""
     clock = FakeClock()
