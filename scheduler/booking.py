@@ -266,34 +266,48 @@ class BookingService:
         return [SlotView(s.date, s.half_day, s.capacity, s.capacity - s.booked) for s in rows]
 
     def _take_place(
-        self, session: Session, zone: str, day: date, half_day: str, now: datetime
-    ) -> int:
-        """Atomically take one place; the WHERE clause is the guard against overbooking."""
-        slot_id = session.scalar(
-            select(Slot.id).where(
-                Slot.zone_code == zone, Slot.date == day, Slot.half_day == half_day
-            )
+        self,
+        session: Session,
+        day: date,
+        half_day: str,
+        now: datetime,
+        *,
+        zone: str | None = None,
+        town: str | None = None,
+    ) -> tuple[int, str]:
+        """Atomically take one place in the zone (given, or the township's); (slot id, zone).
+
+        One conditional UPDATE: the `booked < capacity` clause is the guard against
+        overbooking under any concurrency, on SQLite and PostgreSQL alike.
+        """
+        zone_of_slot: Any = (
+            zone
+            if zone is not None
+            else select(ZoneTown.zone_code).where(ZoneTown.town_code == town).scalar_subquery()
         )
-        taken = 0
-        if slot_id is not None:
-            result = session.execute(
-                update(Slot)
-                .where(Slot.id == slot_id, Slot.booked < Slot.capacity)
-                .values(booked=Slot.booked + 1)
-                .execution_options(synchronize_session=False)
+        row = session.execute(
+            update(Slot)
+            .where(
+                Slot.zone_code == zone_of_slot,
+                Slot.date == day,
+                Slot.half_day == half_day,
+                Slot.booked < Slot.capacity,
             )
-            taken = result.rowcount  # type: ignore[attr-defined]
-        if taken != 1:
-            alts = self.alternatives(session, zone, day, half_day, now)
-            raise SlotFull(
-                "所选时段已约满，请改选其他日期。"
-                if alts
-                else "近期上门名额已约满，请拨打12345登记。",
-                field="date",
-                extra={"alternatives": [a.as_dict() for a in alts]},
-            )
-        assert slot_id is not None
-        return slot_id
+            .values(booked=Slot.booked + 1)
+            .returning(Slot.id, Slot.zone_code)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        if zone is None:
+            assert town is not None
+            zone = self.zone_of(session, town)  # raises when the township has no zone
+        alts = self.alternatives(session, zone, day, half_day, now)
+        raise SlotFull(
+            "所选时段已约满，请改选其他日期。" if alts else "近期上门名额已约满，请拨打12345登记。",
+            field="date",
+            extra={"alternatives": [a.as_dict() for a in alts]},
+        )
 
     def _release_place(self, session: Session, slot_id: int) -> None:
         session.execute(
@@ -344,11 +358,9 @@ class BookingService:
             raise NotEligible(
                 self._ineligible_text() + where, field="reason", extra={"nearest_office": office}
             )
-        zone = self.zone_of(session, req.address.town_code)
+        # Everything below up to _take_place is CPU work: on SQLite it runs before the
+        # write transaction begins, so the database lock is held as briefly as possible.
         id_hash = self.protector.keyed_hash(idn.value, purpose="id_number")
-        if self._active_duplicate(session, id_hash, item.code):
-            raise _duplicate()
-        slot_id = self._take_place(session, zone, req.date, req.half_day, now)
         lat, lon, datum, precision = self._locate(req.address.town_code, req.address.village)
         stamp = utc_naive(now)
         p = self.protector
@@ -376,7 +388,6 @@ class BookingService:
             booker_phone_enc=p.encrypt(booker_phone) if booker_phone else None,
             booker_phone_masked=identity.mask_phone(booker_phone) if booker_phone else None,
             town_code=req.address.town_code,
-            zone_code=zone,
             village=req.address.village.strip(),
             address_detail_enc=p.encrypt(_text(req.address.detail, "address.detail")),
             lat=lat,
@@ -387,34 +398,32 @@ class BookingService:
             disability_grade=req.disability_grade,
             eligible_by=elig.rule,
             needs_phone_check=elig.needs_phone_check,
-            slot_id=slot_id,
             date=req.date,
             half_day=req.half_day,
             created_at=stamp,
             updated_at=stamp,
         )
+        created = self._new_event(
+            "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
+        )
+        booking.slot_id, booking.zone_code = self._take_place(
+            session, req.date, req.half_day, now, town=req.address.town_code
+        )
         for _attempt in range(5):
             booking.reference = identity.new_reference()
+            booking.events = [created]
             try:
                 with session.begin_nested():
                     session.add(booking)
                     session.flush()
                 break
             except IntegrityError:
+                # The partial unique index: one active booking per person and item.
                 if self._active_duplicate(session, id_hash, item.code):
+                    self._release_place(session, booking.slot_id)
                     raise _duplicate() from None
         else:  # pragma: no cover - 40-bit references colliding five times
             raise RuntimeError("could not allocate a unique reference")
-        self._event(
-            session,
-            booking,
-            "created",
-            None,
-            Status.PENDING,
-            actor,
-            now,
-            f"{req.date} {req.half_day}",
-        )
         log.info(
             "booking %s created channel=%s item=%s", booking.reference, actor.channel, item.code
         )
@@ -480,6 +489,7 @@ class BookingService:
         if ref is not None and not text.isdigit():
             return list(session.scalars(q.where(Booking.reference == ref)))
         digits = text.replace(" ", "").replace("-", "")
+        masked: str | None
         try:
             masked = identity.mask_phone(identity.normalize_mobile(digits))
         except identity.IdentityError:
@@ -531,7 +541,7 @@ class BookingService:
         if (day, half_day) == (booking.date, booking.half_day):
             raise InvalidField("新时段与原时段相同。", field="date", code="same_slot")
         self.check_date(day, now, staff=actor.is_staff)
-        new_slot = self._take_place(session, booking.zone_code, day, half_day, now)
+        new_slot, _ = self._take_place(session, day, half_day, now, zone=booking.zone_code)
         self._release_place(session, booking.slot_id)
         before = booking.status
         detail = f"{booking.date} {booking.half_day} -> {day} {half_day}"
@@ -616,6 +626,26 @@ class BookingService:
             "如需取消或改期请致电窗口或12345。"
         )
 
+    def _new_event(
+        self,
+        action: str,
+        before: str | None,
+        after: str,
+        actor: Actor,
+        now: datetime,
+        detail: str = "",
+    ) -> BookingEvent:
+        return BookingEvent(
+            at=utc_naive(now),
+            action=action,
+            actor_kind=actor.kind,
+            actor_staff_id=actor.staff_id,
+            channel=actor.channel,
+            from_status=before,
+            to_status=after,
+            detail=detail,
+        )
+
     def _event(
         self,
         session: Session,
@@ -627,19 +657,9 @@ class BookingService:
         now: datetime,
         detail: str = "",
     ) -> None:
-        session.add(
-            BookingEvent(
-                booking_id=booking.id,
-                at=utc_naive(now),
-                action=action,
-                actor_kind=actor.kind,
-                actor_staff_id=actor.staff_id,
-                channel=actor.channel,
-                from_status=before,
-                to_status=after,
-                detail=detail,
-            )
-        )
+        event = self._new_event(action, before, after, actor, now, detail)
+        event.booking_id = booking.id
+        session.add(event)
         session.flush()
 
     # -- presentation ----------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,43 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class WriterLock:
+    """Serialises SQLite write transactions across threads and processes.
+
+    SQLite's busy handler polls with sleeps of 1 to 100 ms, so under contention
+    writers wait far longer than the lock is held (p99 in hundreds of ms). Queueing
+    on a thread lock plus an flock on a side file wakes the next writer at once.
+    The conditional UPDATE, not this lock, is what prevents overbooking.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self) -> None:
+        if not self._thread_lock.acquire(timeout=SQLITE_BUSY_MS / 1000):
+            raise TimeoutError("SQLite writer lock not acquired in time")
+        try:
+            if self._fd is None or self._pid != os.getpid():  # reopen after fork
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
 def _sqlite_events(engine: Engine) -> None:
+    database = engine.url.database or ""
+    lock = WriterLock(database + ".writelock")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the driver so "begin" below decides how to begin.
@@ -50,8 +89,28 @@ def _sqlite_events(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get("onetrip_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get("onetrip_write", False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        lock.acquire()
+        conn.info["onetrip_locked"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("onetrip_locked", None)
+            lock.release()
+            raise
+
+    # The connection goes back to the pool after COMMIT or ROLLBACK has completed.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop("onetrip_locked", False):
+            lock.release()
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+        if record.info.pop("onetrip_locked", False):
+            lock.release()
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:
