@@ -14,6 +14,7 @@ Calibration figures and their reasoning are in ``docs/travel.md``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import sqlite3
@@ -355,7 +356,7 @@ class OsrmTravelModel:
         except urllib.error.HTTPError as error:
             osrm_code, message = _error_body(error)
             raise OsrmHttpError(error.code, osrm_code, message) from error
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             raise OsrmUnavailableError(f"OSRM at {self.base_url} unreachable: {error}") from error
         try:
             body = json.loads(raw.decode("utf-8"))

@@ -295,6 +295,13 @@ def _handler(state: FakeOsrm) -> type[BaseHTTPRequestHandler]:
             if mode == "http500":
                 self._send(500, b"<html>Internal Server Error</html>")
                 return
+            if mode == "truncated":
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"code": "Ok"')
+                self.close_connection = True
+                return
             if mode == "malformed":
                 self._send(200, b'{"code": "Ok", "durations": [[0, 1]')
                 return
@@ -486,6 +493,14 @@ def test_osrm_timeout(osrm: tuple[FakeOsrm, str]) -> None:
     state.mode = "slow"
     with pytest.raises(OsrmUnavailableError):
         OsrmTravelModel(url, timeout_s=0.2).matrix(POINTS)
+
+
+def test_osrm_connection_dropped_mid_answer(osrm: tuple[FakeOsrm, str]) -> None:
+    """A body cut short of its Content-Length raises OsrmUnavailableError."""
+    state, url = osrm
+    state.mode = "truncated"
+    with pytest.raises(OsrmUnavailableError):
+        OsrmTravelModel(url, timeout_s=2).matrix(POINTS)
 
 
 def test_osrm_connection_refused() -> None:
