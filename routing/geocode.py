@@ -19,6 +19,7 @@ import csv
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -372,6 +373,11 @@ def _earliest(matches: list[_Match]) -> list[_Match]:
     return [m for m in at_first if m.length == longest]
 
 
+def _clean(text: str) -> str:
+    """Full-width digits and letters (common from phone keyboards) to ASCII; no whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
 def _find_all(text: str, needle: str, code: str) -> list[_Match]:
     return [_Match(m.start(), len(needle), code) for m in re.finditer(re.escape(needle), text)]
 
@@ -405,7 +411,7 @@ class GazetteerGeocoder:
         """Locate an address given as free text, an administrative code or form fields."""
         if isinstance(query, AddressQuery):
             return self._geocode_fields(query)
-        text = re.sub(r"\s+", "", query)
+        text = _clean(query)
         if not text:
             raise UnknownPlaceError("empty address", "请填写地址。", field="address")
         if text.isdigit():
@@ -415,9 +421,9 @@ class GazetteerGeocoder:
     # -- structured fields ------------------------------------------------------------
 
     def _geocode_fields(self, query: AddressQuery) -> GeocodeResult:
-        county_text = re.sub(r"\s+", "", query.county)
-        township_text = re.sub(r"\s+", "", query.township)
-        village_text = re.sub(r"\s+", "", query.village)
+        county_text = _clean(query.county)
+        township_text = _clean(query.township)
+        village_text = _clean(query.village)
         if county_text:
             self._check_county(county_text)
         if village_text.isdigit():

@@ -142,7 +142,9 @@ def test_geocoder_loads_from_a_directory_argument() -> None:
 # -- townships -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["331126205", "隆宫乡", "隆宫", " 隆宫乡 ", "庆元县隆宫乡"])
+@pytest.mark.parametrize(
+    "query", ["331126205", "３３１１２６２０５", "隆宫乡", "隆宫", " 隆 宫乡 ", "庆元县隆宫乡"]
+)
 def test_township_by_code_name_or_short_name(geocoder: GazetteerGeocoder, query: str) -> None:
     """A township code, full name or short name gives the township seat, precision township."""
     result = geocoder.geocode(query)
