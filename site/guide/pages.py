@@ -117,27 +117,38 @@ def item_path(item: Item) -> str:
 
 
 def item_page(catalog: Catalog, item: Item) -> str:
-    """The full guide of one item."""
+    """The full guide of one item.
+
+    Search indexes the title, the summary and the aliases (as tags) only: everything else
+    is boilerplate or detail, and indexing it made the index 11 MB at 2,000 items.
+    """
     parts = [
         _front_matter(
             item.name, item.summary, boost=3 if item.high_frequency else 2, tags=item.aliases
         ),
         f"# {item.name} {{#top}}\n",
-        badges(item) + "\n",
+        badges(item, searchable=False) + "\n",
         item.summary + "\n",
     ]
     if item.aliases:
-        parts.append(f'<p class="ot-aliases">也称：{"、".join(_h(a) for a in item.aliases)}</p>\n')
+        # Shown to readers; searched through the page's tags, not twice.
+        aliases = "、".join(_h(a) for a in item.aliases)
+        parts.append(f'<p class="ot-aliases" data-search-exclude>也称：{aliases}</p>\n')
     if catalog.site.sample_data:
         parts.append(SAMPLE_NOTICE)
     parts += [
         _key_facts(catalog, item),
-        _section("谁可以申请", "who", item.applicants + "\n\n服务对象：" + _objects(item)),
-        _section("受理条件", "conditions", _bullets(item.accept_conditions)),
-        _section("要带哪些材料", "materials", materials_table(item)),
+        _section(
+            "谁可以申请",
+            "who",
+            item.applicants + "\n\n服务对象：" + _objects(item),
+            searchable=False,
+        ),
+        _section("受理条件", "conditions", _bullets(item.accept_conditions), searchable=False),
+        _section("要带哪些材料", "materials", materials_table(item), searchable=False),
         _section("办理流程", "steps", _steps(item), searchable=False),
         _section("多久办好", "time-limit", time_limits(item), searchable=False),
-        _section("收费", "fees", _fees(item)),
+        _section("收费", "fees", _fees(item), searchable=False),
         _section("跑几次", "trips", _trips(item), searchable=False),
         _section("结果怎么拿", "delivery", _delivery(item), searchable=False),
         _section("上门办理", "home-visit", _home_visit(catalog, item), searchable=False),
@@ -147,12 +158,12 @@ def item_page(catalog: Catalog, item: Item) -> str:
     ]
     if item.faq:
         faq = "\n".join(f'??? question "{_h(f.q)}"\n    {_h(f.a)}\n' for f in item.faq)
-        parts.append(_section("常见问题", "faq", faq))
+        parts.append(_section("常见问题", "faq", faq, searchable=False))
     parts.append(_section("事项信息", "info", _info(catalog, item), searchable=False))
     return "\n".join(parts)
 
 
-def badges(item: Item, tag: str = "p") -> str:
+def badges(item: Item, tag: str = "p", *, searchable: bool = True) -> str:
     """Short labels a resident scans first: trips, courier, home visit, same-day."""
     labels = [("trips-0", "跑零次") if item.visits_required == 0 else ("trips-1", "最多跑一次")]
     if item.promise_limit.immediate:
@@ -164,7 +175,8 @@ def badges(item: Item, tag: str = "p") -> str:
     if item.online:
         labels.append(("online", "可网上办"))
     spans = " ".join(f'<span class="ot-badge ot-badge--{k}">{v}</span>' for k, v in labels)
-    return f'<{tag} class="ot-badges">{spans}</{tag}>'
+    exclude = "" if searchable else " data-search-exclude"
+    return f'<{tag} class="ot-badges"{exclude}>{spans}</{tag}>'
 
 
 def _key_facts(catalog: Catalog, item: Item) -> str:

@@ -5,6 +5,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser import chromium
 
@@ -58,15 +59,21 @@ def test_search_finds_the_pension_item(
     page, requested = phone
     page.goto(f"{site_server}/")
     page.click('label.md-header__button[for="__search"]')
-    page.fill("input.md-search__input", query)
-    # Results render as the index answers; wait until the item is listed (jieba's
-    # zero-width spaces stripped), then read what a resident sees.
-    page.wait_for_function(
-        """name => [...document.querySelectorAll('.md-search-result__article h1')]
-                 .some(h => h.textContent.replaceAll('\u200b', '').includes(name))""",
-        arg="城乡居民基本养老保险待遇申领",
-        timeout=15_000,
-    )
+    # Material reads the query on keyup; typing Chinese through an IME ends with one, but
+    # Playwright's fill() does not, so press End after filling. A query typed before the
+    # search worker has loaded the index is not re-run: retry until the item is listed.
+    # jieba's zero-width word breaks are stripped before comparing.
+    listed = """name => [...document.querySelectorAll('.md-search-result__article h1')]
+                 .some(h => h.textContent.replaceAll('\u200b', '').includes(name))"""
+    box = "input.md-search__input"
+    for _attempt in range(10):
+        page.fill(box, query)
+        page.press(box, "End")
+        try:
+            page.wait_for_function(listed, arg="城乡居民基本养老保险待遇申领", timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            page.fill(box, "")
     titles = page.locator(".md-search-result__article h1").all_inner_texts()
     assert any("城乡居民基本养老保险待遇申领" in t.replace("\u200b", "") for t in titles), titles
     assert _outside(requested) == []
