@@ -88,3 +88,20 @@ def test_list_rows_are_big_enough_to_tap(phone: tuple[Any, list[str]], site_serv
     )
     assert heights and min(heights) >= 44
     assert _outside(requested) == []
+
+
+def test_large_type_toggle_is_remembered(phone: tuple[Any, list[str]], site_server: str) -> None:
+    """The 大字 button enlarges body text and the next page keeps the choice."""
+    page, requested = phone
+    page.goto(f"{site_server}/items/id-card-home/")
+    size = "e => parseFloat(getComputedStyle(e).fontSize)"
+    before = page.eval_on_selector(".md-typeset p", size)
+    button = page.locator(".ot-large-toggle")
+    box = button.bounding_box()
+    assert box and box["height"] >= 44 and box["width"] >= 44
+    button.click()
+    assert page.eval_on_selector(".md-typeset p", size) > before
+    page.goto(f"{site_server}/stats/")
+    assert page.eval_on_selector(".md-typeset p", size) > before
+    assert button.get_attribute("aria-pressed") == "true"
+    assert _outside(requested) == []
