@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import tempfile
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from scheduler.settings import TZ
@@ -20,18 +20,68 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="fresh temporary SQLite with demo data")
     serve.add_argument("--site-dir", help="built guide to serve at / (default build/site)")
-    sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
+    sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL, then load zones")
+    clerk = sub.add_parser("add-clerk", help="add a visiting clerk")
+    clerk.add_argument("name")
+    clerk.add_argument("--skills", default="", help="comma-separated skill ids")
+    shift = sub.add_parser("add-shift", help="put a clerk on home visits in a zone")
+    shift.add_argument("clerk_id", type=int)
+    shift.add_argument("zone")
+    shift.add_argument("date", type=date.fromisoformat)
+    shift.add_argument("half_day", choices=["am", "pm"])
+    staff = sub.add_parser("add-staff", help="add a staff login (password read from stdin)")
+    staff.add_argument("username")
+    staff.add_argument("name")
+    staff.add_argument("role", choices=["window", "clerk", "admin"])
+    staff.add_argument("--clerk-id", type=int)
     args = parser.parse_args(argv)
 
-    if args.command == "migrate":
-        from scheduler.db import upgrade
-        from scheduler.web import create_app
+    if args.command == "serve":
+        return _serve(args)
+    return _admin(args)
 
-        app = create_app()
-        upgrade(app.config["DATABASE_URL"])
-        print("database upgraded")
-        return 0
-    return _serve(args)
+
+def _admin(args: argparse.Namespace) -> int:
+    from scheduler.booking import add_shift, ensure_zones
+    from scheduler.db import upgrade
+    from scheduler.demo import add_staff
+    from scheduler.models import Clerk, Zone
+    from scheduler.settings import QINGYUAN_ZONES
+    from scheduler.web import OneTrip, create_app
+
+    if args.command == "migrate":
+        upgrade(create_app().config["DATABASE_URL"])
+    app = create_app()
+    state: OneTrip = app.extensions["onetrip"]
+    with state.write_session() as session:
+        if args.command == "migrate":
+            if state.settings.zones or session.get(Zone, QINGYUAN_ZONES[0].code) is None:
+                ensure_zones(session, state.settings.zones or QINGYUAN_ZONES)
+            print("database upgraded; zones loaded")
+        elif args.command == "add-clerk":
+            c = Clerk(name=args.name, skills=args.skills)
+            session.add(c)
+            session.flush()
+            print(f"clerk {c.id}: {c.name}")
+        elif args.command == "add-shift":
+            add_shift(
+                session,
+                args.clerk_id,
+                args.zone,
+                args.date,
+                args.half_day,
+                state.settings.visits_per_clerk_half_day,
+            )
+            print(f"shift added: clerk {args.clerk_id}, {args.zone}, {args.date} {args.half_day}")
+        elif args.command == "add-staff":
+            password = sys.stdin.readline().rstrip("\n")
+            if len(password) < 10:
+                print("password must have at least 10 characters", file=sys.stderr)
+                return 2
+            add_staff(session, args.username, password, args.role, args.name, args.clerk_id)
+            print(f"staff {args.username} ({args.role}) added")
+        session.commit()
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
