@@ -72,9 +72,19 @@ class WriterLock:
         self._thread_lock.release()
 
 
+_LOCKS: dict[str, WriterLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock(database: str) -> WriterLock:
+    """One lock per database file and process, shared by every engine on that file."""
+    path = os.path.abspath(database) + ".writelock"
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, WriterLock(path))
+
+
 def _sqlite_events(engine: Engine) -> None:
-    database = engine.url.database or ""
-    lock = WriterLock(database + ".writelock")
+    lock = writer_lock(engine.url.database or "")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
