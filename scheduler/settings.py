@@ -73,6 +73,9 @@ class BookingSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], secret_key: bytes) -> BookingSettings:
+        unknown = sorted(set(data) - _KEYS)
+        if unknown:  # a misspelt key would otherwise be ignored without a word
+            raise ValueError(f"unknown booking setting(s): {', '.join(unknown)}")
         settings = cls(secret_key=secret_key)
         updates: dict[str, Any] = {}
         if "eligibility" in data:
@@ -100,6 +103,19 @@ class BookingSettings:
                 Zone(z["code"], z["name"], tuple(z["town_codes"])) for z in data["zones"]
             )
         return replace(settings, **updates)
+
+
+_KEYS = {
+    "eligibility",
+    "horizon_days",
+    "cutoff",
+    "visits_per_clerk_half_day",
+    "max_body_bytes",
+    "lookup_rate",
+    "write_rate",
+    "alternatives",
+    "zones",
+}
 
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:

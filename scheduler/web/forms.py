@@ -32,6 +32,14 @@ def parse_date(raw: str, field: str = "date") -> date:
         raise InvalidField("请选择日期（年-月-日）。", field=field, code="invalid_field") from None
 
 
+def parse_slot(raw: str) -> tuple[date, str]:
+    """A `YYYY-MM-DD|am` choice from a slot list."""
+    day, _, half = raw.partition("|")
+    if half not in ("am", "pm"):
+        raise InvalidField("请选择新的时段。", field="date", code="invalid_field")
+    return parse_date(day), half
+
+
 def booking_request(form: MultiDict[str, str], item_code: str) -> BookingRequest:
     """Build the request; raises InvalidField with the API's field names."""
     f = {k: form.get(k, "").strip() for k in form}

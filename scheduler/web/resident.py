@@ -12,7 +12,13 @@ from scheduler.booking import RESIDENT_WEB
 from scheduler.errors import BookingError, InvalidField
 from scheduler.web import csrf, db_session, ot
 from scheduler.web.api import utcnow
-from scheduler.web.forms import BOOKER_KINDS, FIELD_LABELS, REASONS, booking_request, parse_date
+from scheduler.web.forms import (
+    BOOKER_KINDS,
+    FIELD_LABELS,
+    REASONS,
+    booking_request,
+    parse_slot,
+)
 
 bp = Blueprint("resident", __name__)
 csrf.protect(bp)
@@ -130,12 +136,12 @@ def change(reference: str, action: str) -> Any:
         if action == "cancel":
             svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
         else:
-            day, _, half = request.form.get("slot", "").partition("|")
+            day, half = parse_slot(request.form.get("slot", ""))
             svc.move(
                 session,
                 booking,
-                parse_date(day),
-                half if half in ("am", "pm") else "am",
+                day,
+                half,
                 now=now,
                 actor=RESIDENT_WEB,
             )

@@ -17,7 +17,13 @@ from scheduler.models import STATUS_ZH, Booking, BookingEvent, Clerk, StaffUser,
 from scheduler.settings import TZ
 from scheduler.web import csrf, db_session, ot
 from scheduler.web.api import utcnow
-from scheduler.web.forms import BOOKER_KINDS, FIELD_LABELS, REASONS, booking_request, parse_date
+from scheduler.web.forms import (
+    BOOKER_KINDS,
+    FIELD_LABELS,
+    REASONS,
+    booking_request,
+    parse_slot,
+)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 csrf.protect(bp)
@@ -147,7 +153,11 @@ def _booking(reference: str) -> Booking:
 
 @bp.get("/bookings/<reference>")
 @login_required(*MANAGE)
-def detail(reference: str, error: BookingError | None = None, status: int = 200) -> Any:
+def detail(reference: str) -> Any:
+    return _detail_page(reference)
+
+
+def _detail_page(reference: str, error: BookingError | None = None, status: int = 200) -> Any:
     svc, now = ot().service, utcnow()
     b = _booking(reference)
     events = db_session().scalars(
@@ -213,12 +223,12 @@ def act(reference: str, action: str) -> Any:
         elif action == "cancel":
             svc.cancel(session_, b, now=now, actor=_actor())
         elif action == "move":
-            day, _, half = request.form.get("slot", "").partition("|")
+            day, half = parse_slot(request.form.get("slot", ""))
             svc.move(
                 session_,
                 b,
-                parse_date(day),
-                half if half in ("am", "pm") else "am",
+                day,
+                half,
                 now=now,
                 actor=_actor(),
             )
@@ -239,7 +249,7 @@ def act(reference: str, action: str) -> Any:
             return render_template(
                 "error.html", status=err.status, message=err.message_zh
             ), err.status
-        return detail.__wrapped__(reference, err, err.status)  # type: ignore[attr-defined]
+        return _detail_page(reference, err, err.status)
     if role == "clerk":
         return redirect(url_for("staff.visits"))
     return redirect(url_for("staff.detail", reference=b.reference))

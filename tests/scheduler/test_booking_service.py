@@ -321,3 +321,9 @@ def test_capacity_follows_clerk_shifts(engine: Any, settings: Any) -> None:
         add_shift(s, b.id, "east", DAY, "am", settings.visits_per_clerk_half_day)
         s.refresh(slot)
         assert slot.capacity == 4
+
+
+def test_misspelt_setting_is_refused() -> None:
+    """A settings key the service does not know is an error, not silently ignored."""
+    with pytest.raises(ValueError, match="horizon_dayz"):
+        test_settings(horizon_dayz=10)

@@ -188,3 +188,32 @@ def test_phone_booking_confirm_schedule_and_visit_card(
     assert client.post(f"/staff/bookings/{ref}/done", data={"csrf_token": token}).status_code == 302
     with app.extensions["onetrip"].read_session() as s:
         assert s.scalars(select(Booking.status).where(Booking.reference == ref)).one() == "done"
+
+
+def test_staff_move_and_cancel_are_audited(
+    client: FlaskClient, app: Flask, auth: AuthActions
+) -> None:
+    """Staff move a booking to the afternoon, then cancel it; both changes name the staff member."""
+    ref = book_by_form(client, app)
+    auth.login("window1")
+    token = csrf(client, f"/staff/bookings/{ref}")
+    r = client.post(
+        f"/staff/bookings/{ref}/move", data={"csrf_token": token, "slot": f"{first_date(app)}|pm"}
+    )
+    assert r.status_code == 302
+    r = client.post(f"/staff/bookings/{ref}/move", data={"csrf_token": token, "slot": "nonsense"})
+    assert r.status_code == 422 and "请选择新的时段" in r.get_data(as_text=True)
+    assert (
+        client.post(f"/staff/bookings/{ref}/cancel", data={"csrf_token": token}).status_code == 302
+    )
+    with app.extensions["onetrip"].read_session() as s:
+        b = s.scalars(select(Booking).where(Booking.reference == ref)).one()
+        events = s.scalars(
+            select(BookingEvent).where(BookingEvent.booking_id == b.id).order_by(BookingEvent.id)
+        ).all()
+    assert [(e.action, e.actor_kind, e.channel) for e in events] == [
+        ("created", "resident", "web"),
+        ("moved", "staff", "window"),
+        ("cancelled", "staff", "window"),
+    ]
+    assert b.half_day == "pm" and b.status == "cancelled"
