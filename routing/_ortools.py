@@ -188,6 +188,9 @@ def _search(job: _Job) -> list[RouteTimes]:
         remaining = max(0.1, job.deadline - time.time())
         search.time_limit.FromMilliseconds(int(remaining * 1000))
 
+    if params.branch_limit is not None:
+        routing.AddSearchMonitor(solver.BranchesLimit(params.branch_limit))
+
     solution = None
     if job.warm is not None and any(job.warm):
         node_of = {i: node for node, i in enumerate(routable, start=2 * n_clerks)}

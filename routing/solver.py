@@ -55,8 +55,11 @@ class PlanError(RuntimeError):
 class SolveParams:
     """How hard and how to search.
 
-    Stop the search after ``time_limit_s`` seconds (production, benchmarks) or after
-    ``solution_limit`` improving solutions (deterministic: tests). ``workers`` > 1 runs that
+    Stop the search after ``time_limit_s`` seconds (production, benchmarks), or after
+    ``branch_limit`` search branches or ``solution_limit`` solutions (deterministic: tests),
+    whichever comes first. A solution limit alone is not a bound: guided local search may
+    find no further solution and run forever, so a time or branch limit is required.
+    ``workers`` > 1 runs that
     many searches in separate processes, each with the next first-solution strategy of
     ``first_solutions``, and keeps the best plan. ``initial`` warm-starts from a previous plan
     (its routes are kept where still valid).
@@ -64,7 +67,8 @@ class SolveParams:
 
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     time_limit_s: float | None = None
-    solution_limit: int | None = 200
+    solution_limit: int | None = None
+    branch_limit: int | None = 200_000
     workers: int = 1
     first_solutions: tuple[str, ...] = ("PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION")
     guided_local_search: bool = True
@@ -72,12 +76,14 @@ class SolveParams:
     initial: RoutePlan | None = None
 
     def __post_init__(self) -> None:
-        if self.time_limit_s is None and self.solution_limit is None:
-            raise ValueError("set time_limit_s or solution_limit (or both)")
+        if self.time_limit_s is None and self.branch_limit is None:
+            raise ValueError("bound the search with time_limit_s or branch_limit")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if self.solution_limit is not None and self.solution_limit <= 0:
             raise ValueError(f"solution_limit must be > 0, got {self.solution_limit}")
+        if self.branch_limit is not None and self.branch_limit <= 0:
+            raise ValueError(f"branch_limit must be > 0, got {self.branch_limit}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         if not self.first_solutions:

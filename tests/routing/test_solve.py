@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import pytest
+
+from routing._ortools import OrToolsSolver
+from routing.check import check_plan
+from routing.model import Problem, Reason, RoutePlan, TimeWindow
+from routing.solver import PlanError, Presolved, RouteTimes, SolveParams, finish_plan, presolve
+
+H = 3600
+FEW = SolveParams(solution_limit=30, branch_limit=20_000)
+
+
+def solve(problem: Problem, params: SolveParams = FEW) -> RoutePlan:
+    plan = OrToolsSolver().solve(problem, params)
+    assert check_plan(problem, plan) == []
+    return plan
+
+
+def route_of(plan: RoutePlan, clerk_id: str) -> list[str]:
+    for route in plan.routes:
+        if route.clerk_id == clerk_id:
+            return [stop.visit_id for stop in route.stops]
+    return []
+
+
+def reasons(plan: RoutePlan) -> dict[str, Reason]:
+    return {item.visit_id: item.reason for item in plan.unassigned}
+
+
+def test_ok_small_hand_checked(ok_small) -> None:
+    """OkSmall: farthest first at 08:05, then back along the line; 600 s travel, no waiting."""
+    plan = solve(ok_small)
+    (route,) = plan.routes
+    assert [s.visit_id for s in route.stops] == ["C", "B", "A"]
+    assert route.start_s == 8 * H
+    assert [(s.arrival_s, s.start_s, s.departure_s) for s in route.stops] == [
+        (8 * H + 300, 8 * H + 300, 8 * H + 900),
+        (8 * H + 1000, 8 * H + 1000, 8 * H + 1600),
+        (8 * H + 1700, 8 * H + 1700, 8 * H + 2300),
+    ]
+    assert route.end_s == 8 * H + 2400
+    assert (plan.travel_s, plan.travel_m, plan.waiting_s, plan.working_s) == (600, 6000, 0, 2400)
+    assert plan.served == 3 and plan.unassigned == ()
+
+
+def test_objective_is_the_documented_formula(ok_small) -> None:
+    """Objective = working s × 10 + metres × 1 + balance × span with default weights."""
+    plan = solve(ok_small)
+    assert plan.objective == 2400 * 10 + 6000 * 1 + 2400 * 1
+
+
+def test_clerk_leaves_late_rather_than_waits(make_problem, visit, clerk) -> None:
+    """With working time costed, a clerk with only an afternoon visit leaves just in time."""
+    problem = make_problem(
+        [visit("pm", 2, windows=(TimeWindow(13 * H + 1800, 17 * H),))], [clerk("k1")]
+    )
+    (route,) = solve(problem).routes
+    assert route.start_s >= 13 * H + 1800 - 200
+    assert route.working_s == 200 + 600 + 200
+    assert route.waiting_s == 0
+
+
+def test_break_falls_between_morning_and_afternoon(make_problem, visit, clerk, lunch_break) -> None:
+    """The lunch break is taken inside its window, between the 11:00 and 14:00 visits."""
+    visits = [
+        visit("am", 1, windows=(TimeWindow(11 * H, 11 * H),)),
+        visit("pm", 1, windows=(TimeWindow(14 * H, 14 * H),)),
+    ]
+    plan = solve(make_problem(visits, [clerk("k1", lunch=lunch_break)]))
+    (route,) = plan.routes
+    assert route.lunch is not None
+    assert route.lunch.after_stops == 1
+    assert route.lunch.duration_s == 1800
+    assert route.lunch.start_s >= 11 * H + 1800 and route.lunch.end_s <= 14 * H
+
+
+def test_break_on_a_tight_leg_delays_the_next_visit(make_problem, visit, clerk) -> None:
+    """A break that must fall on a leg adds its duration to that leg: arrival is later."""
+    from routing.model import Break
+
+    brk = Break(1800, 12 * H, 12 * H + 1800)  # exactly 12:00-12:30
+    visits = [
+        visit("a", 1, windows=(TimeWindow(11 * H + 3000, 11 * H + 3000),)),  # 11:50, ends 12:00
+        visit("b", 2, windows=(TimeWindow(12 * H, 13 * H),)),
+    ]
+    plan = solve(make_problem(visits, [clerk("k1", lunch=brk)]))
+    (route,) = plan.routes
+    assert [s.visit_id for s in route.stops] == ["a", "b"]
+    assert route.lunch is not None and route.lunch.start_s == 12 * H
+    assert route.stops[1].start_s >= 12 * H + 1800 + 100
+
+
+def test_second_window_used_when_first_unreachable(make_problem, visit, clerk) -> None:
+    """A visit whose first window closes before the clerk can arrive is served in the second."""
+    windows = (TimeWindow(8 * H, 8 * H + 60), TimeWindow(15 * H, 15 * H + 600))
+    plan = solve(make_problem([visit("v", 5, windows=windows)], [clerk("k1")]))
+    (route,) = plan.routes
+    assert 15 * H <= route.stops[0].start_s <= 15 * H + 600
+
+
+def test_skill_decides_the_clerk(make_problem, visit, clerk) -> None:
+    """A visit needing 残疾评定 goes to the only clerk with that skill."""
+    problem = make_problem(
+        [visit("v", 1, skill="残疾评定")],
+        [clerk("k1", skills=frozenset({"社保"})), clerk("k2", skills=frozenset({"残疾评定"}))],
+    )
+    plan = solve(problem)
+    assert route_of(plan, "k2") == ["v"]
+
+
+def test_pinned_visit_stays_with_its_clerk(make_problem, visit, clerk, east) -> None:
+    """A visit pinned to the far clerk is his, though the near clerk would be cheaper."""
+    problem = make_problem(
+        [visit("v", 1, clerk_id="far")],
+        [clerk("near"), clerk("far", start=east(20), end=east(20))],
+    )
+    assert route_of(solve(problem), "far") == ["v"]
+
+
+def test_max_visits_splits_the_work(make_problem, visit, clerk) -> None:
+    """Clerks limited to two visits share four visits two and two."""
+    problem = make_problem(
+        [visit(f"v{i}", i + 1) for i in range(4)],
+        [clerk("k1", max_visits=2), clerk("k2", max_visits=2)],
+    )
+    plan = solve(problem)
+    assert sorted(len(route.stops) for route in plan.routes) == [2, 2]
+
+
+def test_max_working_time_is_respected(make_problem, visit, clerk) -> None:
+    """A clerk allowed 30 minutes of work serves the near visit and leaves the far one."""
+    problem = make_problem(
+        [visit("near", 1), visit("far", 10)],
+        [clerk("k1", max_working_s=1800)],
+    )
+    plan = solve(problem)
+    assert route_of(plan, "k1") == ["near"]
+    assert reasons(plan) == {"far": Reason.UNREACHABLE_IN_WINDOW}
+
+
+def test_capacity_limits_demand(make_problem, visit, clerk) -> None:
+    """Demand above a clerk's capacity goes to the other clerk."""
+    problem = make_problem(
+        [visit("a", 1, demand=3), visit("b", 2, demand=3)],
+        [clerk("k1", capacity=4), clerk("k2", capacity=4)],
+    )
+    plan = solve(problem)
+    assert sorted(len(route.stops) for route in plan.routes) == [1, 1]
+
+
+def test_urgent_visit_wins_a_conflict(make_problem, visit, clerk) -> None:
+    """Two visits at the same minute in different places: the urgent one is served."""
+    at_nine = (TimeWindow(9 * H, 9 * H),)
+    problem = make_problem(
+        [visit("normal", 1, windows=at_nine), visit("urgent", -1, windows=at_nine, priority=2)],
+        [clerk("k1")],
+    )
+    plan = solve(problem)
+    assert route_of(plan, "k1") == ["urgent"]
+    assert reasons(plan) == {"normal": Reason.OVER_CAPACITY}
+
+
+def test_deferrable_visit_gives_way(make_problem, visit, clerk) -> None:
+    """In a conflict the deferrable visit is dropped and reported DEFERRED."""
+    at_nine = (TimeWindow(9 * H, 9 * H),)
+    problem = make_problem(
+        [visit("later", 1, windows=at_nine, deferrable=True), visit("today", -1, windows=at_nine)],
+        [clerk("k1")],
+    )
+    plan = solve(problem)
+    assert route_of(plan, "k1") == ["today"]
+    (item,) = plan.unassigned
+    assert item.reason is Reason.DEFERRED
+    assert item.message == "当天办事员已排满，此次上门顺延至其他日期办理"
+
+
+def test_reason_no_skill(make_problem, visit, clerk) -> None:
+    """Nobody has the skill: NO_SKILL, explained in Chinese with the skill named."""
+    plan = solve(make_problem([visit("v", 1, skill="残疾评定")], [clerk("k1")]))
+    (item,) = plan.unassigned
+    assert item.reason is Reason.NO_SKILL
+    assert item.message == "没有具备「残疾评定」技能的办事员"
+
+
+def test_reason_pinned_clerk_lacks_skill(make_problem, visit, clerk) -> None:
+    """The pinned clerk lacks the skill (another has it): NO_SKILL naming the clerk."""
+    problem = make_problem(
+        [visit("v", 1, skill="户籍拍照采集", clerk_id="k1")],
+        [clerk("k1"), clerk("k2", skills=frozenset({"户籍拍照采集"}))],
+    )
+    (item,) = solve(problem).unassigned
+    assert item.reason is Reason.NO_SKILL
+    assert item.message == "指定的办事员「k1」不具备「户籍拍照采集」技能"
+
+
+def test_reason_outside_shifts(make_problem, visit, clerk) -> None:
+    """An evening window that no shift overlaps: OUTSIDE_SHIFTS."""
+    problem = make_problem([visit("v", 1, windows=(TimeWindow(19 * H, 20 * H),))], [clerk("k1")])
+    (item,) = solve(problem).unassigned
+    assert item.reason is Reason.OUTSIDE_SHIFTS
+
+
+def test_reason_unreachable_in_window(make_problem, visit, clerk) -> None:
+    """A window at the very start of the shift, too far to reach in time: UNREACHABLE."""
+    problem = make_problem(
+        [visit("v", 30, windows=(TimeWindow(8 * H, 8 * H + 600),))], [clerk("k1")]
+    )
+    (item,) = solve(problem).unassigned
+    assert item.reason is Reason.UNREACHABLE_IN_WINDOW
+
+
+def test_reason_unreachable_counts_the_break(make_problem, visit, clerk) -> None:
+    """A long visit that leaves no room for the compulsory lunch is unreachable."""
+    from routing.model import Break
+
+    brk = Break(1800, 12 * H, 13 * H)
+    whole_lunch = visit(
+        "v", 1, service_s=2 * H, windows=(TimeWindow(11 * H + 1800, 11 * H + 1800),)
+    )
+    problem = make_problem([whole_lunch], [clerk("k1", lunch=brk)])
+    (item,) = solve(problem).unassigned
+    assert item.reason is Reason.UNREACHABLE_IN_WINDOW
+
+
+def test_reason_over_capacity_when_the_day_is_full(make_problem, visit, clerk) -> None:
+    """Each visit alone fits, both together do not: one is OVER_CAPACITY."""
+    problem = make_problem(
+        [visit(f"v{i}", 1, service_s=5 * H) for i in range(2)],
+        [clerk("k1", shift_end_s=16 * H)],
+    )
+    plan = solve(problem)
+    assert plan.served == 1
+    assert [item.reason for item in plan.unassigned] == [Reason.OVER_CAPACITY]
+
+
+def test_reason_over_capacity_before_solving(make_problem, visit, clerk) -> None:
+    """A demand larger than every clerk's capacity is reported without searching."""
+    problem = make_problem([visit("v", 1, demand=9)], [clerk("k1", capacity=5)])
+    assert [u.reason for u in presolve(problem).unassigned] == [Reason.OVER_CAPACITY]
+
+
+def test_warm_start_keeps_a_good_plan(make_problem, visit, clerk) -> None:
+    """From a previous plan, one solution is no worse than that plan."""
+    visits = [visit(f"v{i}", (i * 7) % 11 + 1, north_km=(i * 3) % 5) for i in range(10)]
+    problem = make_problem(visits, [clerk("k1"), clerk("k2")])
+    good = solve(problem, SolveParams(solution_limit=60))
+    warm = solve(problem, SolveParams(solution_limit=1, initial=good))
+    assert warm.objective <= good.objective
+
+
+def test_two_workers_keep_the_better_search(make_problem, visit, clerk) -> None:
+    """Two searches in two processes return the better of the two plans."""
+    visits = [visit(f"v{i}", (i * 5) % 9 + 1, north_km=(i * 2) % 7) for i in range(8)]
+    problem = make_problem(visits, [clerk("k1"), clerk("k2")])
+    one = solve(problem, SolveParams(solution_limit=10, workers=1))
+    two = solve(problem, SolveParams(solution_limit=10, workers=2))
+    assert two.objective <= one.objective
+
+
+def test_engine_output_failing_the_check_raises(ok_small) -> None:
+    """An engine answer that check_plan rejects never leaves the library: PlanError."""
+    bogus = RouteTimes(
+        clerk=0,
+        visits=(0, 1, 2),
+        start_s=8 * H,
+        service_starts=(8 * H,) * 3,
+        end_s=8 * H,
+        lunch_start_s=None,
+    )
+    presolved = Presolved(eligible=((0,), (0,), (0,)), unassigned=())
+    with pytest.raises(PlanError, match="plan fails its check"):
+        finish_plan(ok_small, [bogus], presolved, FEW.weights, "test")
