@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from routing._ortools import OrToolsSolver
+from routing.check import check_plan
+from routing.geo import LatLon
+from routing.model import Break, Clerk, Problem, Reason, TimeWindow, Visit, build_problem
+from routing.solver import SolveParams
+from routing.travel import TravelMatrix
+
+H = 3600
+SKILLS = ("社保", "残疾评定", "户籍拍照采集")
+WINDOWS = (
+    (TimeWindow(8 * H + 1800, 12 * H),),
+    (TimeWindow(13 * H + 1800, 17 * H),),
+    (TimeWindow(8 * H + 1800, 12 * H), TimeWindow(13 * H + 1800, 17 * H)),
+    (TimeWindow(9 * H, 9 * H + 900),),
+    (TimeWindow(8 * H, 18 * H),),
+)
+PARAMS = SolveParams(branch_limit=5_000, solution_limit=20)
+
+
+class Plane:
+    """0.01 degree = 1 km at 8 m/s; seconds rounded up."""
+
+    def matrix(self, points: Sequence[LatLon]) -> TravelMatrix:
+        metres = [
+            [round(math.hypot(a.lat - b.lat, a.lon - b.lon) * 100_000) for b in points]
+            for a in points
+        ]
+        seconds = tuple(tuple(math.ceil(m / 8) for m in row) for row in metres)
+        return TravelMatrix(seconds, tuple(tuple(row) for row in metres))
+
+
+def place(draw: st.DrawFn) -> LatLon:
+    x = draw(st.integers(0, 40))
+    y = draw(st.integers(0, 40))
+    return LatLon(27.5 + y / 100, 119.0 + x / 100)
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> Problem:
+    n_clerks = draw(st.integers(1, 3))
+    clerks = []
+    for k in range(n_clerks):
+        home = place(draw)
+        clerks.append(
+            Clerk(
+                id=f"k{k}",
+                start=home,
+                end=draw(st.sampled_from([home, place(draw)])),
+                shift_start_s=8 * H,
+                shift_end_s=draw(st.sampled_from([12 * H, 17 * H + 1800])),
+                skills=frozenset(draw(st.sets(st.sampled_from(SKILLS), max_size=3))),
+                lunch=draw(st.sampled_from([None, Break(1800, 11 * H + 1800, 12 * H)])),
+                max_visits=draw(st.sampled_from([None, 1, 3])),
+                max_working_s=draw(st.sampled_from([None, 3 * H])),
+            )
+        )
+    visits = []
+    for i in range(draw(st.integers(0, 7))):
+        visits.append(
+            Visit(
+                id=f"v{i}",
+                location=place(draw),
+                service_s=draw(st.sampled_from([300, 1200, 3600])),
+                windows=draw(st.sampled_from(WINDOWS)),
+                skill=draw(st.sampled_from([None, *SKILLS])),
+                priority=draw(st.integers(0, 2)),
+                clerk_id=draw(st.sampled_from([None, f"k{draw(st.integers(0, n_clerks - 1))}"])),
+                deferrable=draw(st.booleans()),
+            )
+        )
+    return build_problem(visits, clerks, Plane())
+
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(problems())
+def test_every_visit_once_and_the_plan_checks_clean(problem: Problem) -> None:
+    """Each visit is routed once or unassigned once with a reason; check_plan finds nothing."""
+    plan = OrToolsSolver().solve(problem, PARAMS)
+    assert check_plan(problem, plan) == []
+    routed = [stop.visit_id for route in plan.routes for stop in route.stops]
+    left = [item.visit_id for item in plan.unassigned]
+    assert sorted(routed + left) == sorted(visit.id for visit in problem.visits)
+    assert all(item.message for item in plan.unassigned)
+
+
+@SETTINGS
+@given(problems())
+def test_skills_pins_and_breaks_are_respected(problem: Problem) -> None:
+    """Routed visits are with a skilled, pinned-to clerk; breaks lie inside their windows."""
+    plan = OrToolsSolver().solve(problem, PARAMS)
+    visits = {visit.id: visit for visit in problem.visits}
+    clerks = {clerk.id: clerk for clerk in problem.clerks}
+    for route in plan.routes:
+        clerk = clerks[route.clerk_id]
+        for stop in route.stops:
+            assert clerk.can_do(visits[stop.visit_id])
+        if clerk.lunch is not None:
+            assert route.lunch is not None
+            assert clerk.lunch.earliest_start_s <= route.lunch.start_s
+            assert route.lunch.end_s <= clerk.lunch.latest_end_s
+            assert route.lunch.duration_s >= clerk.lunch.duration_s
+
+
+@SETTINGS
+@given(problems())
+def test_no_skill_exactly_when_nobody_can_do_it(problem: Problem) -> None:
+    """NO_SKILL is reported for exactly the visits no clerk may do by skill and pin."""
+    plan = OrToolsSolver().solve(problem, PARAMS)
+    no_skill = {item.visit_id for item in plan.unassigned if item.reason is Reason.NO_SKILL}
+    expected = {v.id for v in problem.visits if not any(c.can_do(v) for c in problem.clerks)}
+    assert no_skill == expected
+
+
+@SETTINGS
+@given(problems())
+def test_a_lone_servable_visit_is_served(problem: Problem) -> None:
+    """A visit the search dropped (OVER_CAPACITY, DEFERRED) is served when planned alone."""
+    plan = OrToolsSolver().solve(problem, PARAMS)
+    for item in plan.unassigned:
+        if item.reason in (Reason.OVER_CAPACITY, Reason.DEFERRED):
+            visit = next(v for v in problem.visits if v.id == item.visit_id)
+            alone = build_problem([visit], problem.clerks, Plane())
+            assert OrToolsSolver().solve(alone, PARAMS).served == 1
