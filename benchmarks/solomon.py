@@ -71,7 +71,8 @@ def run_pyvrp(instance: Instance, path: Path, seconds: float) -> Routes:
     from pyvrp.stop import MaxRuntime
 
     def ceil_scaled(values: np.ndarray) -> np.ndarray:
-        return np.ceil(np.asarray(values) * SCALE).astype(np.int64)
+        scaled: np.ndarray = np.ceil(np.asarray(values) * SCALE).astype(np.int64)
+        return scaled
 
     data = pyvrp.read(path, round_func=ceil_scaled)
     result = pyvrp.solve(data, stop=MaxRuntime(seconds), seed=1, display=False)
