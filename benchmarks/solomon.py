@@ -25,13 +25,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from routing._ortools import OrToolsSolver
+from routing.auto import AutoSolver
 from routing.solomon import DISTANCE_ONLY, Instance, read_instance, score, to_problem
 from routing.solver import SolveParams
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "benchmarks" / "solomon"
 SCALE = 1000
-SOLVERS = ("onetrip", "pyvrp", "vroom", "ortools-textbook")
+SOLVERS = ("onetrip", "onetrip-ortools", "pyvrp", "vroom", "ortools-textbook")
 
 Routes = list[list[int]]
 
@@ -41,13 +42,20 @@ def onetrip_params(seconds: float) -> SolveParams:
     return SolveParams(
         weights=DISTANCE_ONLY,
         time_limit_s=seconds,
-        solution_limit=None,
+        branch_limit=None,
         workers=2,
         first_solutions=("PARALLEL_CHEAPEST_INSERTION", "SAVINGS"),
     )
 
 
 def run_onetrip(instance: Instance, path: Path, seconds: float) -> Routes:
+    """The library as a caller gets it: AutoSolver picks the engine (PyVRP for plain VRPTW)."""
+    plan = AutoSolver().solve(to_problem(instance, SCALE), onetrip_params(seconds))
+    return [[int(stop.visit_id) for stop in route.stops] for route in plan.routes]
+
+
+def run_onetrip_ortools(instance: Instance, path: Path, seconds: float) -> Routes:
+    """Our tuned OR-Tools engine forced, as it plans every day with breaks and skills."""
     plan = OrToolsSolver().solve(to_problem(instance, SCALE), onetrip_params(seconds))
     return [[int(stop.visit_id) for stop in route.stops] for route in plan.routes]
 
@@ -57,7 +65,7 @@ def run_textbook(instance: Instance, path: Path, seconds: float) -> Routes:
     params = SolveParams(
         weights=DISTANCE_ONLY,
         time_limit_s=seconds,
-        solution_limit=None,
+        branch_limit=None,
         workers=1,
         first_solutions=("PATH_CHEAPEST_ARC",),
     )
@@ -123,6 +131,7 @@ def run_vroom(instance: Instance, path: Path, seconds: float) -> Routes:
 
 RUNNERS: dict[str, Callable[[Instance, Path, float], Routes]] = {
     "onetrip": run_onetrip,
+    "onetrip-ortools": run_onetrip_ortools,
     "pyvrp": run_pyvrp,
     "vroom": run_vroom,
     "ortools-textbook": run_textbook,

@@ -271,3 +271,112 @@ def test_engine_output_failing_the_check_raises(ok_small) -> None:
     presolved = Presolved(eligible=((0,), (0,), (0,)), unassigned=())
     with pytest.raises(PlanError, match="plan fails its check"):
         finish_plan(ok_small, [bogus], presolved, FEW.weights, "test")
+
+
+def test_pyvrp_engine_solves_ok_small(ok_small) -> None:
+    """PyVRP, iteration-bounded, finds the hand-checked OkSmall route and times."""
+    from routing._pyvrp import PyVrpSolver
+
+    plan = PyVrpSolver().solve(ok_small, SolveParams(branch_limit=20_000))
+    assert check_plan(ok_small, plan) == []
+    (route,) = plan.routes
+    assert [s.visit_id for s in route.stops] == ["C", "B", "A"]
+    assert (plan.travel_m, plan.waiting_s, plan.working_s) == (6000, 0, 2400)
+
+
+def test_pyvrp_engine_refuses_breaks(make_problem, visit, clerk, lunch_break) -> None:
+    """PyVRP has no lunch breaks: such a problem is refused, not silently mis-planned."""
+    from routing._pyvrp import PyVrpSolver
+
+    problem = make_problem([visit("v", 1)], [clerk("k1", lunch=lunch_break)])
+    with pytest.raises(ValueError, match="PyVRP cannot express"):
+        PyVrpSolver().solve(problem, FEW)
+
+
+def test_auto_solver_chooses_by_what_the_problem_needs(
+    ok_small, make_problem, visit, clerk, lunch_break
+) -> None:
+    """Plain time windows go to PyVRP; breaks, skills or pins go to OR-Tools."""
+    from routing._pyvrp import PyVrpSolver
+    from routing.auto import choose
+
+    assert isinstance(choose(ok_small), PyVrpSolver)
+    with_break = make_problem([visit("v", 1)], [clerk("k1", lunch=lunch_break)])
+    with_skill = make_problem(
+        [visit("v", 1, skill="社保")], [clerk("k1", skills=frozenset({"社保"}))]
+    )
+    assert isinstance(choose(with_break), OrToolsSolver)
+    assert isinstance(choose(with_skill), OrToolsSolver)
+
+
+def test_vroom_engine_plans_breaks_and_skills(make_problem, visit, clerk, lunch_break) -> None:
+    """The VROOM engine's plan with a break and skills passes check_plan."""
+    from routing._vroom import VroomSolver
+
+    visits = [
+        visit("am", 1, windows=(TimeWindow(11 * H, 11 * H),), skill="社保"),
+        visit("pm", 2, windows=(TimeWindow(14 * H, 14 * H),)),
+    ]
+    problem = make_problem(visits, [clerk("k1", lunch=lunch_break, skills=frozenset({"社保"}))])
+    plan = VroomSolver(threads=1).solve(problem, FEW)
+    assert check_plan(problem, plan) == []
+    assert plan.served == 2 and plan.routes[0].lunch is not None
+
+
+SMALL_VRPLIB = """NAME : TINY
+TYPE : CVRPTW
+DIMENSION : 4
+VEHICLES : 2
+CAPACITY : 10
+SERVICE_TIME : 10
+EDGE_WEIGHT_TYPE : EUC_2D
+NODE_COORD_SECTION
+1 0 0
+2 3 4
+3 6 8
+4 0 5
+DEMAND_SECTION
+1 0
+2 4
+3 4
+4 4
+TIME_WINDOW_SECTION
+1 0 100
+2 0 50
+3 0 60
+4 0 90
+DEPOT_SECTION
+1
+-1
+EOF
+"""
+
+
+def test_solomon_reader_and_double_precision_score(tmp_path) -> None:
+    """A VRPLIB file reads as written; routes score to their Euclidean length and feasibility."""
+    from routing.solomon import read_instance, score
+
+    path = tmp_path / "TINY.vrp"
+    path.write_text(SMALL_VRPLIB)
+    instance = read_instance(path)
+    assert (instance.vehicles, instance.capacity, instance.customers) == (2, 10, 3)
+    assert instance.windows[2] == (0, 60) and instance.service == (0, 10, 10, 10)
+    good = score(instance, [[1, 2], [3]])
+    assert good.feasible and good.distance == pytest.approx(5 + 5 + 10 + 5 + 5)
+    over = score(instance, [[1, 2, 3]])  # load 12 > 10
+    assert not over.feasible
+
+
+def test_solomon_problem_is_solved_feasibly(tmp_path) -> None:
+    """A Solomon instance becomes a problem whose OR-Tools plan scores feasible."""
+    from routing.solomon import DISTANCE_ONLY, read_instance, score, to_problem
+
+    path = tmp_path / "TINY.vrp"
+    path.write_text(SMALL_VRPLIB)
+    instance = read_instance(path)
+    problem = to_problem(instance)
+    plan = solve(problem, SolveParams(weights=DISTANCE_ONLY, branch_limit=20_000))
+    routes = [[int(s.visit_id) for s in r.stops] for r in plan.routes]
+    result = score(instance, routes)
+    assert result.feasible
+    assert result.distance == pytest.approx(plan.travel_m / 1000, abs=0.01)
