@@ -108,8 +108,8 @@ class PyVrpSolver:
             )
             type_clerks.setdefault(type_key, []).append(k)
         type_order = list(type_clerks)
-        for type_key in type_order:
-            k = type_clerks[type_key][0]
+        for held in type_order:
+            k = type_clerks[held][0]
             clerk = problem.clerks[k]
             extra: dict[str, Any] = {}
             if clerk.max_working_s is not None:
@@ -117,7 +117,7 @@ class PyVrpSolver:
             if has_capacity:
                 extra["capacity"] = [total_demand if clerk.capacity is None else clerk.capacity]
             model.add_vehicle_type(
-                num_available=len(type_clerks[type_key]),
+                num_available=len(type_clerks[held]),
                 start_depot=depots[point_location[problem.start_point(k)]],
                 end_depot=depots[point_location[problem.end_point(k)]],
                 tw_early=clerk.shift_start_s,
