@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,6 +70,7 @@ def measure(n: int) -> dict[str, float]:
         make_content(work / "content", n)
         config = write_config(work)
         env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+        cpu_before = _child_cpu()
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "mkdocs", "build", "--quiet", "--strict", "-f", str(config)],
@@ -77,6 +79,7 @@ def measure(n: int) -> dict[str, float]:
             cwd=work,
         )
         seconds = time.perf_counter() - start
+        cpu = _child_cpu() - cpu_before
         site = work / "site"
         total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
         pages = [p.stat().st_size for p in (site / "items").glob("*/index.html")]
@@ -84,6 +87,7 @@ def measure(n: int) -> dict[str, float]:
         return {
             "items": n,
             "seconds": seconds,
+            "cpu": cpu,
             "per100": seconds / n * 100,
             "site_mb": total / 1e6,
             "median_kb": statistics.median(pages) / 1e3,
@@ -92,20 +96,30 @@ def measure(n: int) -> dict[str, float]:
         }
 
 
+def _child_cpu() -> float:
+    """User + system CPU seconds of finished children: steady when other work shares the cores."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", default="200,2000", help="comma-separated item counts")
     args = parser.parse_args()
     rows = [measure(int(n)) for n in args.items.split(",")]
-    print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}")
     print(
-        "| items | build s | s per 100 items | site MB | median item page KB "
+        f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}  "
+        f"python: {sys.version.split()[0]}"
+    )
+    print(
+        "| items | build s | build CPU s | s per 100 items | site MB | median item page KB "
         "| search index MB | search index gzip MB |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
-            f"| {r['items']:.0f} | {r['seconds']:.1f} | {r['per100']:.2f} | {r['site_mb']:.1f} "
+            f"| {r['items']:.0f} | {r['seconds']:.1f} | {r['cpu']:.1f} | {r['per100']:.2f} "
+            f"| {r['site_mb']:.1f} "
             f"| {r['median_kb']:.1f} | {r['index_mb']:.2f} | {r['index_gz_mb']:.2f} |"
         )
 

@@ -15,6 +15,13 @@ from mkdocs.structure.files import File, Files
 from guide import catalog, pages
 
 
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    # guide.pages writes item lists as HTML with links for directory URLs.
+    if not config.use_directory_urls:
+        raise PluginError("the guide needs use_directory_urls: true")
+    return config
+
+
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     # docs_dir is content/pages: the catalog is the folder around it.
     try:

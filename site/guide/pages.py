@@ -200,11 +200,13 @@ def materials_table(item: Item) -> str:
             tags.append('<span class="ot-badge ot-badge--defer">可后补</span>')
         note = _material_note(m)
         rows.append(
-            f'<span class="ot-box" aria-hidden="true"></span>**{_h(m.name)}**'
+            f'<li><span class="ot-box" aria-hidden="true"></span><strong>{_h(m.name)}</strong>'
             f'<br><span class="ot-need">{" · ".join(tags)}</span>'
             + (f"<br><small>{_h(note)}</small>" if note else "")
+            + "</li>"
         )
-    lines = [_md_list(rows, "ot-checklist")]
+    # Plain HTML: no links inside, and Markdown's inline pass over 2,000 checklists is slow.
+    lines = ['<div class="ot-list ot-checklist"><ul>\n' + "\n".join(rows) + "\n</ul></div>\n"]
     if any(m.deferrable for m in item.materials):
         lines.append(
             "标「可后补」的材料实行**容缺受理**：一时没带齐，窗口先受理，"
@@ -405,18 +407,30 @@ def _info(catalog: Catalog, item: Item) -> str:
         ("实施编码", item.task_code),
         ("版本", f"第 {item.version} 版，{item.effective_date.isoformat()} 起施行"),
     ]
-    lines = ["| 项目 | 内容 |", "| --- | --- |"] + [f"| {k} | {_cell(v)} |" for k, v in rows]
-    return "\n".join(lines) + "\n"
+    body = "\n".join(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>" for k, v in rows)
+    return f'<table class="ot-info">\n{body}\n</table>\n'
 
 
 # -- lists and indexes ---------------------------------------------------------------------
 
 
 def item_list(items: Iterable[Item], up: str) -> str:
-    """A tappable list of items with their badges; `up` leads from the page to the root."""
-    rows = [f"[{_h(i.name)}]({up}items/{i.code}.md) {badges(i, tag='span')}" for i in items]
+    """A tappable list of items with their badges; `up` leads from the page's Markdown file
+    to the docs root.
+
+    Written as plain HTML, not Markdown: office and category pages list thousands of rows
+    at 2,000 items, and Markdown's inline processing of them was a third of the build.
+    The hook requires directory URLs, so page `a/b.md` lives at `a/b/`, one level deeper
+    than its file; `tests/guide/test_site_build.py` checks every link of the built site.
+    """
+    rows = [
+        f'<li><a href="../{up}items/{i.code}/">{_h(i.name)}</a> {badges(i, tag="span")}</li>'
+        for i in items
+    ]
+    if not rows:
+        return "暂无事项。\n"
     # Lists repeat item names: the search index already has the items themselves.
-    return _md_list(rows, searchable=False) if rows else "暂无事项。\n"
+    return '<div class="ot-list" data-search-exclude><ul>\n' + "\n".join(rows) + "\n</ul></div>\n"
 
 
 def home_page(catalog: Catalog) -> str:

@@ -70,10 +70,11 @@ def test_categories_link_every_item(real_catalog: catalog.Catalog) -> None:
     """Each item is reachable from its department page and from the all-items page."""
     out = pages.render(real_catalog)
     for item in real_catalog.items.values():
-        assert f"(../items/{item.code}.md)" in out[f"departments/{item.department}.md"]
-        assert f"(items/{item.code}.md)" in out["all-items.md"]
+        # Pages live one level below their file (directory URLs): departments/rsj/.
+        assert f'href="../../items/{item.code}/"' in out[f"departments/{item.department}.md"]
+        assert f'href="../items/{item.code}/"' in out["all-items.md"]
         trips = "trips/zero.md" if item.visits_required == 0 else "trips/one.md"
-        assert f"(../items/{item.code}.md)" in out[trips]
+        assert f'href="../../items/{item.code}/"' in out[trips]
 
 
 def test_compression_ratio_converts_natural_days(real_catalog: catalog.Catalog) -> None:

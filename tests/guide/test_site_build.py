@@ -97,3 +97,20 @@ def test_data_sources_credit_the_coordinates(built_site: Path) -> None:
     """The CC BY 4.0 coordinates are attributed to Vonng/adcode on the site."""
     text = (built_site / "data-sources" / "index.html").read_text("utf-8")
     assert "Vonng/adcode" in text and "CC BY 4.0" in text
+
+
+LINK = re.compile(r"<a\b[^>]*\bhref=\"([^\"#?]*)[^\"]*\"", re.I)
+
+
+def test_every_internal_link_resolves(built_site: Path) -> None:
+    """Every relative link of every built page leads to a page that exists."""
+    broken = []
+    for page in built_site.rglob("*.html"):
+        for href in LINK.findall(page.read_text(encoding="utf-8")):
+            if not href or ":" in href or href.startswith("/book/"):
+                continue  # same page, outside, tel:, or the booking app's own pages
+            base = built_site if href.startswith("/") else page.parent
+            target = (base / href.lstrip("/")).resolve()
+            if not (target.is_file() or (target / "index.html").is_file()):
+                broken.append(f"{page.relative_to(built_site)} -> {href}")
+    assert broken == []
