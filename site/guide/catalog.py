@@ -7,6 +7,7 @@ before it fails, so an editor fixes a batch of mistakes in one round.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,11 +220,30 @@ def _references(
                 "known-office",
                 f"未知的办事地点「{office}」（见 offices.yml）",
             )
+    main = offices.get(item.offices[0])
+    if main is not None and main.windows:
+        known = set().union(*(window_numbers(w.number) for w in main.windows))
+        unknown = sorted(window_numbers(item.window) - known)
+        if unknown:
+            yield ContentError(
+                rel,
+                "window",
+                "known-window",
+                f"{main.name}没有 {'、'.join(map(str, unknown))} 号窗口（见 offices.yml）",
+            )
     skill = item.home_visit.skill
     if skill is not None and skill not in skills:
         yield ContentError(
             rel, "home_visit.skill", "known-skill", f"未知的业务技能「{skill}」（见 skills.yml）"
         )
+
+
+def window_numbers(text: str) -> set[int]:
+    """Window numbers a text names: "综合受理窗口 1—8号" → {1, …, 8}; "16号" → {16}."""
+    numbers: set[int] = set()
+    for first, last in re.findall(r"(\d+)(?:\s*[—–~-]\s*(\d+))?\s*号", text):
+        numbers.update(range(int(first), int(last or first) + 1))
+    return numbers
 
 
 def _with_location(

@@ -130,3 +130,18 @@ def test_office_in_unknown_township_is_refused(content_copy: Path) -> None:
     assert [(e.path, e.field, e.rule) for e in info.value.errors] == [
         ("content/offices.yml", "far-away.town_code", "known-township")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("综合受理窗口 1—8号", set(range(1, 9))),
+        ("户籍和身份证窗口 16号", {16}),
+        ("综合受理窗口 8号（婚姻登记）", {8}),
+        ("10-12号", {10, 11, 12}),
+        ("二楼服务台", set()),
+    ],
+)
+def test_window_numbers(text: str, numbers: set[int]) -> None:
+    """Window texts name single numbers and ranges with any dash."""
+    assert catalog.window_numbers(text) == numbers
