@@ -14,7 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
@@ -27,6 +27,11 @@ from routing.solver import (
     initial_routes,
     presolve,
 )
+
+# From this many routable visits on, neighbourhoods are restricted to the nearest visits.
+LARGE = 300
+NEIGHBOURS_RATIO = 0.05
+MIN_NEIGHBOURS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,17 @@ def _search(job: _Job) -> list[RouteTimes]:
             routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
         )
         search.guided_local_search_lambda_coefficient = params.gls_lambda
+    if len(routable) >= LARGE:
+        # Large days: local search and insertion look at the nearest neighbours only;
+        # measured on 1,000 visits / 50 clerks: 633 instead of 512 visits served in 100 s.
+        search.ls_operator_neighbors_ratio = NEIGHBOURS_RATIO
+        search.ls_operator_min_neighbors = MIN_NEIGHBOURS
+        for insertion in (
+            search.global_cheapest_insertion_first_solution_parameters,
+            search.global_cheapest_insertion_ls_operator_parameters,
+        ):
+            insertion.neighbors_ratio = NEIGHBOURS_RATIO
+            insertion.min_neighbors = MIN_NEIGHBOURS
     if params.solution_limit is not None:
         search.solution_limit = params.solution_limit
     if job.deadline is not None:
@@ -201,6 +217,17 @@ def _search(job: _Job) -> list[RouteTimes]:
     if solution is None:
         solution = routing.SolveWithParameters(search)
     if solution is None:
+        if params.guided_local_search or params.branch_limit is not None:
+            # A limit struck before the first solution was complete (breaks make the
+            # finalizer branch a lot): take the first solution alone, unlimited.
+            first_only = replace(
+                params,
+                branch_limit=None,
+                solution_limit=1,
+                guided_local_search=False,
+                time_limit_s=None,
+            )
+            return _search(replace(job, params=first_only, deadline=None))
         return []
     return _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
 

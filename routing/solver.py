@@ -57,8 +57,9 @@ class SolveParams:
 
     Stop the search after ``time_limit_s`` seconds (production, benchmarks), or after
     ``branch_limit`` search branches or ``solution_limit`` solutions (deterministic: tests),
-    whichever comes first. A solution limit alone is not a bound: guided local search may
-    find no further solution and run forever, so a time or branch limit is required.
+    whichever comes first. A solution limit alone does not bound guided local search (it
+    may find no further solution and run forever), so GLS needs a time or branch limit;
+    without GLS the search stops at the first local optimum.
     ``workers`` > 1 runs that
     many searches in separate processes, each with the next first-solution strategy of
     ``first_solutions``, and keeps the best plan. ``initial`` warm-starts from a previous plan
@@ -70,14 +71,14 @@ class SolveParams:
     solution_limit: int | None = None
     branch_limit: int | None = 200_000
     workers: int = 1
-    first_solutions: tuple[str, ...] = ("PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION")
+    first_solutions: tuple[str, ...] = ("LOCAL_CHEAPEST_INSERTION", "SEQUENTIAL_CHEAPEST_INSERTION")
     guided_local_search: bool = True
     gls_lambda: float = 0.1
     initial: RoutePlan | None = None
 
     def __post_init__(self) -> None:
-        if self.time_limit_s is None and self.branch_limit is None:
-            raise ValueError("bound the search with time_limit_s or branch_limit")
+        if self.guided_local_search and self.time_limit_s is None and self.branch_limit is None:
+            raise ValueError("guided local search needs time_limit_s or branch_limit")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if self.solution_limit is not None and self.solution_limit <= 0:

@@ -173,8 +173,10 @@ def test_money_costs_enter_exactly() -> None:
 
 
 def test_solve_params_need_a_bound() -> None:
-    """A solution limit alone may never be reached: a time or branch limit is required."""
-    with pytest.raises(ValueError, match=r"^bound the search with time_limit_s or branch_limit$"):
+    """A solution limit alone may never be reached by GLS: a time or branch limit is required."""
+    with pytest.raises(
+        ValueError, match=r"^guided local search needs time_limit_s or branch_limit$"
+    ):
         SolveParams(solution_limit=10, branch_limit=None)
 
 

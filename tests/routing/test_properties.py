@@ -23,6 +23,8 @@ WINDOWS = (
     (TimeWindow(8 * H, 18 * H),),
 )
 PARAMS = SolveParams(branch_limit=5_000, solution_limit=20)
+# Insertion heuristics place visits around breaks poorly; one visit alone gets a real budget.
+ALONE = SolveParams(branch_limit=200_000, solution_limit=50)
 
 
 class Plane:
@@ -131,4 +133,4 @@ def test_a_lone_servable_visit_is_served(problem: Problem) -> None:
         if item.reason in (Reason.OVER_CAPACITY, Reason.DEFERRED):
             visit = next(v for v in problem.visits if v.id == item.visit_id)
             alone = build_problem([visit], problem.clerks, Plane())
-            assert OrToolsSolver().solve(alone, PARAMS).served == 1
+            assert OrToolsSolver().solve(alone, ALONE).served == 1

@@ -380,3 +380,20 @@ def test_solomon_problem_is_solved_feasibly(tmp_path) -> None:
     result = score(instance, routes)
     assert result.feasible
     assert result.distance == pytest.approx(plan.travel_m / 1000, abs=0.01)
+
+
+def test_auto_solver_keeps_the_better_of_ortools_and_vroom(
+    make_problem, visit, clerk, lunch_break
+) -> None:
+    """With a break, AutoSolver runs OR-Tools and VROOM and keeps the lower objective."""
+    from routing._vroom import VroomSolver
+    from routing.auto import AutoSolver, candidates
+
+    visits = [visit(f"v{i}", (i * 5) % 9 + 1, north_km=(i * 2) % 7) for i in range(8)]
+    problem = make_problem(visits, [clerk("k1", lunch=lunch_break), clerk("k2")])
+    engines = candidates(problem)
+    assert [type(e) for e in engines] == [OrToolsSolver, VroomSolver]
+    best = AutoSolver().solve(problem, FEW)
+    assert check_plan(problem, best) == []
+    alone = [engine.solve(problem, FEW).objective for engine in engines]
+    assert best.objective == min(alone)
