@@ -11,6 +11,10 @@ pyvrp is an optional dependency (``pip install -e '.[bench]'``).
 
 from __future__ import annotations
 
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pyvrp
@@ -42,8 +46,21 @@ class PyVrpSolver:
         self.seed = seed
 
     def solve(self, problem: Problem, params: SolveParams) -> RoutePlan:
+        """One search per worker, seeds ``seed``, ``seed + 1``, ...; the best plan is kept."""
         if not expressible(problem):
             raise ValueError("PyVRP cannot express breaks, skills, pins, visit limits or windows")
+        if params.workers == 1:
+            return self._solve(problem, params)
+        alone = replace(params, workers=1)
+        deadline = None if params.time_limit_s is None else time.time() + params.time_limit_s
+        seeds = [self.seed + w for w in range(1, params.workers)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(seeds), mp_context=context) as pool:
+            futures = [pool.submit(_solve_by, seed, problem, alone, deadline) for seed in seeds]
+            plans = [self._solve(problem, alone)] + [f.result() for f in futures]
+        return min(plans, key=lambda plan: plan.objective)
+
+    def _solve(self, problem: Problem, params: SolveParams) -> RoutePlan:
         presolved = presolve(problem)
         weights = params.weights
         model = pyvrp.Model()
@@ -160,3 +177,12 @@ class PyVrpSolver:
                 )
             )
         return finish_plan(problem, times, presolved, weights, self.name)
+
+
+def _solve_by(
+    seed: int, problem: Problem, params: SolveParams, deadline: float | None
+) -> RoutePlan:
+    """A worker process: the time left until ``deadline`` (process start-up is not free)."""
+    if deadline is not None:
+        params = replace(params, time_limit_s=max(0.1, deadline - time.time()))
+    return PyVrpSolver(seed)._solve(problem, params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
@@ -44,7 +45,12 @@ def choose(problem: Problem) -> Solver:
     return candidates(problem)[0]
 
 
-def _solve(engine: Solver, problem: Problem, params: SolveParams) -> RoutePlan:
+def _solve(
+    engine: Solver, problem: Problem, params: SolveParams, deadline: float | None
+) -> RoutePlan:
+    """A worker process: the time left until ``deadline`` (process start-up is not free)."""
+    if deadline is not None:
+        params = replace(params, time_limit_s=max(0.1, deadline - time.time()))
     return engine.solve(problem, params)
 
 
@@ -59,8 +65,9 @@ class AutoSolver:
             return engines[0].solve(problem, params)
         # One core each: OR-Tools here with a single search, the other engine in a process.
         alone = replace(params, workers=1)
+        deadline = None if params.time_limit_s is None else time.time() + params.time_limit_s
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=context) as pool:
-            other = pool.submit(_solve, engines[1], problem, alone)
+            other = pool.submit(_solve, engines[1], problem, alone, deadline)
             plans = [engines[0].solve(problem, alone), other.result()]
         return min(plans, key=lambda plan: plan.objective)
