@@ -24,6 +24,12 @@ bp = Blueprint("resident", __name__)
 csrf.protect(bp)
 
 
+@bp.errorhandler(BookingError)
+def _booking_error(err: BookingError) -> Any:
+    """Errors not handled by a form re-render: a plain page with the Chinese message."""
+    return render_template("error.html", status=err.status, message=err.message_zh), err.status
+
+
 def _limited(bucket: str) -> bool:
     limit, per = getattr(ot().settings, f"{bucket}_rate")
     return not ot().limiter.hit(f"{bucket}:{request.remote_addr}", limit, per)

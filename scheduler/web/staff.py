@@ -27,6 +27,14 @@ from scheduler.web.forms import (
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 csrf.protect(bp)
+
+
+@bp.errorhandler(BookingError)
+def _booking_error(err: BookingError) -> Any:
+    """Errors not handled by a form re-render: a plain page with the Chinese message."""
+    return render_template("error.html", status=err.status, message=err.message_zh), err.status
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 MANAGE = ("window", "admin")
 # Checked against when the user does not exist, so both paths cost one hash.
