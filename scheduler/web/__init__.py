@@ -81,6 +81,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=256 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind HTTPS (any real deployment) set ONETRIP_SECURE_COOKIES=1.
+        SESSION_COOKIE_SECURE=os.environ.get("ONETRIP_SECURE_COOKIES") == "1",
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -87,6 +87,7 @@ def health() -> Response:
 
 @bp.get("/items")
 def items() -> Response:
+    _only_args(set())
     svc = ot().service
     out = []
     for item in svc.catalog.items.values():
@@ -112,6 +113,7 @@ def townships() -> Response:
 
     from scheduler.models import ZoneTown
 
+    _only_args(set())
     zones = dict(db_session().execute(select(ZoneTown.town_code, ZoneTown.zone_code)).all())
     return jsonify(
         [

@@ -83,14 +83,18 @@ def document() -> dict[str, Any]:
             "/api/items": {
                 "get": {
                     "operationId": "listItems",
-                    "responses": {"200": _json({"type": "array", "items": _ref(ItemOut)}, "事项")},
+                    "responses": {
+                        "200": _json({"type": "array", "items": _ref(ItemOut)}, "事项"),
+                        **_errors(422),
+                    },
                 }
             },
             "/api/townships": {
                 "get": {
                     "operationId": "listTownships",
                     "responses": {
-                        "200": _json({"type": "array", "items": _ref(TownshipOut)}, "乡镇（街道）")
+                        "200": _json({"type": "array", "items": _ref(TownshipOut)}, "乡镇（街道）"),
+                        **_errors(422),
                     },
                 }
             },
