@@ -60,9 +60,13 @@ def booking_request(form: MultiDict[str, str], item_code: str) -> BookingRequest
         "disability_grade": int(grade)
         if grade.isdigit() and f.get("reason") == "disability"
         else None,
-        "date": parse_date(f.get("date", "")),
+        "date": None,
         "half_day": f.get("half_day", ""),
     }
+    if f.get("slot"):
+        data["date"], data["half_day"] = parse_slot(f["slot"])
+    else:
+        data["date"] = parse_date(f.get("date", ""))
     if f.get("booker_kind", "self") in ("relative", "worker"):
         data["booker"] = {
             "kind": f["booker_kind"],

@@ -38,14 +38,24 @@ def _limited(bucket: str) -> bool:
 def _form_context(item: Any, **extra: Any) -> dict[str, Any]:
     svc = ot().service
     now = utcnow()
+    town = request.form.get("town_code") or request.args.get("town_code", "")
+    form = request.form if request.method == "POST" else {"town_code": town}
+    slots = None
+    if town in svc.catalog.townships:
+        try:
+            slots = [s for s in svc.slots(db_session(), town, now) if s.remaining > 0]
+        except BookingError:
+            slots = []
     return {
+        "town_code": town,
+        "slots": slots,
         "item": item,
         "townships": list(svc.catalog.townships.values()),
         "reasons": REASONS,
         "booker_kinds": BOOKER_KINDS,
         "first_date": svc.first_bookable(now).isoformat(),
         "last_date": svc.last_bookable(now).isoformat(),
-        "form": request.form,
+        "form": form,
         "submission": request.form.get("submission") or secrets.token_urlsafe(16),
         "labels": FIELD_LABELS,
         **extra,

@@ -217,3 +217,17 @@ def test_staff_move_and_cancel_are_audited(
         ("cancelled", "staff", "window"),
     ]
     assert b.half_day == "pm" and b.status == "cancelled"
+
+
+def test_form_lists_open_half_days_for_a_township(client: FlaskClient, app: Flask) -> None:
+    """Without JavaScript, choosing a township first lists its open half-days to pick from."""
+    html = client.get("/book/resident-pension-claim?town_code=331126205").get_data(as_text=True)
+    value = f"{first_date(app)}|am"
+    assert f'value="{value}"' in html and "剩余2个名额" in html
+    fields = form_fields(app, slot=value)
+    del fields["date"], fields["half_day"]
+    token = csrf(client, "/book/resident-pension-claim")
+    r = client.post("/book/resident-pension-claim", data={**fields, "csrf_token": token})
+    assert r.status_code == 200 and "data-reference>" in r.get_data(as_text=True)
+    html = client.get("/book/resident-pension-claim?town_code=331126205").get_data(as_text=True)
+    assert "剩余1个名额" in html
