@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from scheduler import identity
 from scheduler.errors import Conflict, Forbidden, InvalidField, NotEligible, NotFound, SlotFull
@@ -35,6 +35,38 @@ from scheduler.schemas import BookingRequest
 from scheduler.settings import TZ, BookingSettings
 
 log = logging.getLogger(__name__)
+_BOOKINGS: Table = Booking.__table__  # type: ignore[assignment]
+_EVENTS: Table = BookingEvent.__table__  # type: ignore[assignment]
+# Statements built once: their compiled form is cached, which matters at ~1 ms a booking.
+_SLOTS: Table = Slot.__table__  # type: ignore[assignment]
+_INSERT_BOOKING = insert(_BOOKINGS).returning(_BOOKINGS.c.id)
+_INSERT_EVENT = insert(_EVENTS)
+
+
+def _take_stmt(zone: Any) -> Any:
+    return (
+        update(_SLOTS)
+        .where(
+            _SLOTS.c.zone_code == zone,
+            _SLOTS.c.date == bindparam("day_"),
+            _SLOTS.c.half_day == bindparam("half"),
+            _SLOTS.c.booked < _SLOTS.c.capacity,
+        )
+        .values(booked=_SLOTS.c.booked + 1)
+        .returning(_SLOTS.c.id, _SLOTS.c.zone_code)
+    )
+
+
+_TAKE_IN_ZONE = _take_stmt(bindparam("zone_"))
+_TAKE_IN_TOWN = _take_stmt(
+    select(ZoneTown.zone_code).where(ZoneTown.town_code == bindparam("town")).scalar_subquery()
+)
+_BOOKING_COLUMNS = tuple(
+    c.key for c in Booking.__table__.columns if c.key not in ("id", "reference")
+)
+_EVENT_COLUMNS = tuple(
+    c.key for c in BookingEvent.__table__.columns if c.key not in ("id", "booking_id")
+)
 
 # When each half-day's visits may take place (Asia/Shanghai), used for default windows.
 HALF_DAY_HOURS = {"am": (8, 30, 12, 0), "pm": (14, 0, 17, 30)}
@@ -280,23 +312,9 @@ class BookingService:
         One conditional UPDATE: the `booked < capacity` clause is the guard against
         overbooking under any concurrency, on SQLite and PostgreSQL alike.
         """
-        zone_of_slot: Any = (
-            zone
-            if zone is not None
-            else select(ZoneTown.zone_code).where(ZoneTown.town_code == town).scalar_subquery()
-        )
-        row = session.execute(
-            update(Slot)
-            .where(
-                Slot.zone_code == zone_of_slot,
-                Slot.date == day,
-                Slot.half_day == half_day,
-                Slot.booked < Slot.capacity,
-            )
-            .values(booked=Slot.booked + 1)
-            .returning(Slot.id, Slot.zone_code)
-            .execution_options(synchronize_session=False)
-        ).first()
+        stmt = _TAKE_IN_ZONE if zone is not None else _TAKE_IN_TOWN
+        params = {"zone_": zone, "town": town, "day_": day, "half": half_day}
+        row = session.execute(stmt, {k: v for k, v in params.items() if v is not None}).first()
         if row is not None:
             return int(row[0]), str(row[1])
         if zone is None:
@@ -403,19 +421,20 @@ class BookingService:
             created_at=stamp,
             updated_at=stamp,
         )
-        created = self._new_event(
-            "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
-        )
         booking.slot_id, booking.zone_code = self._take_place(
             session, req.date, req.half_day, now, town=req.address.town_code
         )
+        # Two Core INSERTs instead of an ORM unit of work (about 1 ms less per booking);
+        # the object is then attached as persistent without a second INSERT.
+        row = {c: getattr(booking, c) for c in _BOOKING_COLUMNS}
+        event = self._new_event(
+            "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
+        )
         for _attempt in range(5):
-            booking.reference = identity.new_reference()
-            booking.events = [created]
+            row["reference"] = identity.new_reference()
             try:
                 with session.begin_nested():
-                    session.add(booking)
-                    session.flush()
+                    booking_id = session.execute(_INSERT_BOOKING, row).scalar_one()
                 break
             except IntegrityError:
                 # The partial unique index: one active booking per person and item.
@@ -424,6 +443,11 @@ class BookingService:
                     raise _duplicate() from None
         else:  # pragma: no cover - 40-bit references colliding five times
             raise RuntimeError("could not allocate a unique reference")
+        event_row = {c: getattr(event, c) for c in _EVENT_COLUMNS}
+        session.execute(_INSERT_EVENT, {**event_row, "booking_id": booking_id})
+        booking.id, booking.reference = booking_id, row["reference"]
+        make_transient_to_detached(booking)
+        session.add(booking)
         log.info(
             "booking %s created channel=%s item=%s", booking.reference, actor.channel, item.code
         )
