@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engines = solvers(args.solvers.split(","))
     print(f"庆元县 home visits, seed {args.seed}")
     print(
-        "| visits | clerks | solver | limit s | served | servable | urgent served | "
+        "| visits | clerks | solver | limit s | served | servable alone | urgent served | "
         "travel h | waiting h | lateness s | solve s | check |"
     )
     print("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
