@@ -4,7 +4,8 @@
 # If no server can be started: with CI set, fail; otherwise warn and run without it.
 set -uo pipefail
 
-PGPORT="${ONETRIP_PG_PORT:-54329}"
+# A free loopback port unless ONETRIP_PG_PORT says otherwise (a stale server keeps its port).
+PGPORT="${ONETRIP_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 54329)}"
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 DB=onetrip_test
 
