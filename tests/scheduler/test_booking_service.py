@@ -327,3 +327,16 @@ def test_misspelt_setting_is_refused() -> None:
     """A settings key the service does not know is an error, not silently ignored."""
     with pytest.raises(ValueError, match="horizon_dayz"):
         test_settings(horizon_dayz=10)
+
+
+def test_location_from_the_gazetteer_geocoder(catalog: Any, settings: Any, seeded: Any) -> None:
+    """With routing's offline geocoder the booking stores a WGS-84 point near its township."""
+    from routing.geocode import GazetteerGeocoder
+
+    svc = BookingService(catalog, settings, Protector(b"k" * 32), GazetteerGeocoder())
+    with seeded() as s:
+        b = svc.create(s, req(), now=NOW)
+    assert b.datum == "WGS-84" and b.geo_precision in {"village", "township"}
+    town = catalog.townships["331126205"]  # GCJ-02 seat; WGS-84 differs by well under 1 km
+    assert b.lat is not None and b.lon is not None
+    assert abs(b.lat - town.lat) < 0.05 and abs(b.lon - town.lon) < 0.05
