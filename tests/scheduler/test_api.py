@@ -156,6 +156,8 @@ def test_malformed_and_wrong_type_bodies(client: FlaskClient) -> None:
         "/api/bookings", data='{"item": "' + "x" * 20_000 + '"}', content_type="application/json"
     )
     assert r.status_code == 413 and r.get_json()["error"] == "body_too_large"
+    r = client.post("/api/bookings", data="x" * 400_000, content_type="application/json")
+    assert r.status_code == 413 and r.get_json()["error"] == "body_too_large"
 
 
 def test_http_errors_under_api_are_json(client: FlaskClient) -> None:
