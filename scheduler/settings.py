@@ -59,7 +59,6 @@ class Zone:
 class BookingSettings:
     """How booking behaves. Build with `from_mapping` (TOML/JSON/Flask config keys)."""
 
-    secret_key: bytes
     eligibility: tuple[EligibilityRule, ...] = DEFAULT_RULES
     horizon_days: int = 14
     # A date can be booked, cancelled or moved until this time on the day before (Shanghai).
@@ -72,11 +71,11 @@ class BookingSettings:
     zones: tuple[Zone, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], secret_key: bytes) -> BookingSettings:
+    def from_mapping(cls, data: Mapping[str, Any]) -> BookingSettings:
         unknown = sorted(set(data) - _KEYS)
         if unknown:  # a misspelt key would otherwise be ignored without a word
             raise ValueError(f"unknown booking setting(s): {', '.join(unknown)}")
-        settings = cls(secret_key=secret_key)
+        settings = cls()
         updates: dict[str, Any] = {}
         if "eligibility" in data:
             updates["eligibility"] = tuple(

@@ -34,7 +34,7 @@ class OneTrip:
         data = dict(app.config.get("BOOKING") or {})
         if app.config.get("BOOKING_FILE"):
             data = {**load_file(app.config["BOOKING_FILE"]), **data}
-        self.settings = BookingSettings.from_mapping(data, secret_bytes)
+        self.settings = BookingSettings.from_mapping(data)
         catalog = app.config.get("CATALOG")
         if catalog is None:
             from guide.catalog import load

@@ -187,7 +187,7 @@ def test_settings(**overrides: Any) -> BookingSettings:
         "write_rate": [1000, 60],
         **overrides,
     }
-    return BookingSettings.from_mapping(data, SECRET.encode())
+    return BookingSettings.from_mapping(data)
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]
