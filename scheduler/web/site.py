@@ -14,7 +14,8 @@ def init_app(app: Flask) -> None:
     def site_file(path: str) -> Response:
         if path == "api" or path.startswith(("api/", "staff/")):
             abort(404)
-        root = Path(current_app.config["SITE_DIR"])
+        # Relative to the working directory (send_file alone would use the package folder).
+        root = Path(current_app.config["SITE_DIR"]).resolve()
         joined = safe_join(str(root), path) if path else str(root)
         if joined is None:
             abort(404)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pytest
-from booking_support import first_date, make_id, staff_password
+from booking_support import first_date, make_app, make_id, staff_password
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -231,3 +233,19 @@ def test_form_lists_open_half_days_for_a_township(client: FlaskClient, app: Flas
     assert r.status_code == 200 and "data-reference>" in r.get_data(as_text=True)
     html = client.get("/book/resident-pension-claim?town_code=331126205").get_data(as_text=True)
     assert "剩余1个名额" in html
+
+
+def test_site_dir_may_be_relative(
+    db_url: str, catalog: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative SITE_DIR is read from the working directory; directories serve index.html."""
+    site = tmp_path / "built" / "items" / "x"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<p>事项页</p>", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    app = make_app(db_url, catalog, Path("built"))
+    client = app.test_client()
+    assert "事项页" in client.get("/items/x/").get_data(as_text=True)
+    assert client.get("/items/x").status_code == 302
+    assert client.get("/items/nothing/").status_code == 404
+    app.extensions["onetrip"].engine.dispose()
