@@ -197,33 +197,28 @@ def _references(
     offices: Mapping[str, Office],
     skills: Mapping[str, Skill],
 ) -> Iterable[ContentError]:
-    if item.department not in departments:
-        yield ContentError(
-            rel,
-            "department",
-            "known-department",
-            f"未知的部门「{item.department}」（见 departments.yml）",
+    refs: list[tuple[str, str, Mapping[str, object], str, str, str]] = [
+        ("department", item.department, departments, "known-department", "部门", "departments"),
+        *(
+            (f"life_events[{i}]", ev, life_events, "known-life-event", "人生事件", "life_events")
+            for i, ev in enumerate(item.life_events)
+        ),
+        *(
+            (f"offices[{i}]", o, offices, "known-office", "办事地点", "offices")
+            for i, o in enumerate(item.offices)
+        ),
+    ]
+    if item.home_visit.skill is not None:
+        refs.append(
+            ("home_visit.skill", item.home_visit.skill, skills, "known-skill", "业务技能", "skills")
         )
-    for i, ev in enumerate(item.life_events):
-        if ev not in life_events:
-            yield ContentError(
-                rel,
-                f"life_events[{i}]",
-                "known-life-event",
-                f"未知的人生事件「{ev}」（见 life_events.yml）",
-            )
-    for i, office in enumerate(item.offices):
-        if office not in offices:
-            yield ContentError(
-                rel,
-                f"offices[{i}]",
-                "known-office",
-                f"未知的办事地点「{office}」（见 offices.yml）",
-            )
+    for field_name, ref, known, rule, label, file in refs:
+        if ref not in known:
+            yield ContentError(rel, field_name, rule, f"未知的{label}「{ref}」（见 {file}.yml）")
     main = offices.get(item.offices[0])
     if main is not None and main.windows:
-        known = set().union(*(window_numbers(w.number) for w in main.windows))
-        unknown = sorted(window_numbers(item.window) - known)
+        windows = set().union(*(window_numbers(w.number) for w in main.windows))
+        unknown = sorted(window_numbers(item.window) - windows)
         if unknown:
             yield ContentError(
                 rel,
@@ -231,11 +226,6 @@ def _references(
                 "known-window",
                 f"{main.name}没有 {'、'.join(map(str, unknown))} 号窗口（见 offices.yml）",
             )
-    skill = item.home_visit.skill
-    if skill is not None and skill not in skills:
-        yield ContentError(
-            rel, "home_visit.skill", "known-skill", f"未知的业务技能「{skill}」（见 skills.yml）"
-        )
 
 
 def window_numbers(text: str) -> set[int]:

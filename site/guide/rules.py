@@ -56,24 +56,16 @@ def promise_within_legal(item: Item, area_code: str) -> Iterator[Problem]:
 
 @rule
 def immediate_matches_type(item: Item, area_code: str) -> Iterator[Problem]:
+    # 即办 ⇔ 即办件 (1) and 即审即办; otherwise 承诺件 (2) and 前审后批.
     if item.promise_limit.immediate:
-        if item.project_type != 1:
-            yield Problem(
-                "project_type", "immediate-is-jiban", "承诺即办的事项，办件类型应为 1（即办件）"
-            )
-        if item.review_type not in (None, "即审即办"):
-            yield Problem(
-                "review_type", "immediate-is-jiban", "承诺即办的事项，审查类型应为「即审即办」"
-            )
+        rule, who, project, review = "immediate-is-jiban", "承诺即办的事项", 1, "即审即办"
     else:
-        if item.project_type != 2:
-            yield Problem(
-                "project_type", "promise-is-chengnuo", "非即办事项，办件类型应为 2（承诺件）"
-            )
-        if item.review_type not in (None, "前审后批"):
-            yield Problem(
-                "review_type", "promise-is-chengnuo", "非即办事项，审查类型应为「前审后批」"
-            )
+        rule, who, project, review = "promise-is-chengnuo", "非即办事项", 2, "前审后批"
+    if item.project_type != project:
+        kind = "即办件" if project == 1 else "承诺件"
+        yield Problem("project_type", rule, f"{who}，办件类型应为 {project}（{kind}）")
+    if item.review_type not in (None, review):
+        yield Problem("review_type", rule, f"{who}，审查类型应为「{review}」")
 
 
 @rule
