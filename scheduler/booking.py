@@ -739,6 +739,48 @@ class BookingService:
         }
 
 
+PURGED = "已删除"
+
+
+def purge_finished(session: Session, *, now: datetime, older_than_days: int) -> int:
+    """Erase personal data of bookings finished or cancelled more than N days ago.
+
+    PIPL Arts. 19 and 47: keep personal information only as long as the purpose needs.
+    What remains is what statistics need (item, township, dates, age band, reason,
+    status) and the audit trail; names, phones, the ID hash and street detail go.
+    """
+    if older_than_days < 1:
+        raise ValueError("older_than_days must be at least 1")
+    limit = utc_naive(now) - timedelta(days=older_than_days)
+    rows = session.scalars(
+        select(Booking).where(
+            Booking.status.in_((Status.DONE, Status.MISSED, Status.CANCELLED)),
+            Booking.updated_at < limit,
+            Booking.id_hash != "",
+        )
+    ).all()
+    for b in rows:
+        b.applicant_name_enc = b.phone_enc = b.address_detail_enc = b.id_hash = ""
+        b.applicant_name_masked, b.id_masked, b.phone_masked = PURGED, PURGED, PURGED
+        b.booker_name_enc = b.booker_name_masked = b.booker_phone_enc = None
+        b.booker_phone_masked = b.booker_relationship = None
+        b.lat = b.lon = None
+        session.add(
+            BookingEvent(
+                booking_id=b.id,
+                at=utc_naive(now),
+                action="purged",
+                actor_kind="system",
+                channel="system",
+                from_status=b.status,
+                to_status=b.status,
+                detail=f"personal data erased after {older_than_days} days",
+            )
+        )
+    session.flush()
+    return len(rows)
+
+
 def sync_capacity(session: Session, zone: str, day: date, half_day: str, per_clerk: int) -> Slot:
     """Set a slot's capacity from the clerks on shift (creating the slot if needed)."""
     clerks = (

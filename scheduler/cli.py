@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from scheduler.settings import TZ
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("name")
     staff.add_argument("role", choices=["window", "clerk", "admin"])
     staff.add_argument("--clerk-id", type=int)
+    purge = sub.add_parser("purge", help="erase personal data of long-finished bookings")
+    purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    from scheduler.booking import add_shift, ensure_zones
+    from scheduler.booking import add_shift, ensure_zones, purge_finished
     from scheduler.db import upgrade
     from scheduler.demo import add_staff
     from scheduler.models import Clerk, Zone
@@ -73,6 +75,9 @@ def _admin(args: argparse.Namespace) -> int:
                 state.settings.visits_per_clerk_half_day,
             )
             print(f"shift added: clerk {args.clerk_id}, {args.zone}, {args.date} {args.half_day}")
+        elif args.command == "purge":
+            n = purge_finished(session, now=datetime.now(UTC), older_than_days=args.days)
+            print(f"personal data erased from {n} booking(s)")
         elif args.command == "add-staff":
             password = sys.stdin.readline().rstrip("\n")
             if len(password) < 10:

@@ -340,3 +340,51 @@ def test_location_from_the_gazetteer_geocoder(catalog: Any, settings: Any, seede
     town = catalog.townships["331126205"]  # GCJ-02 seat; WGS-84 differs by well under 1 km
     assert b.lat is not None and b.lon is not None
     assert abs(b.lat - town.lat) < 0.05 and abs(b.lon - town.lon) < 0.05
+
+
+def test_purge_erases_personal_data_of_old_finished_bookings(
+    service: BookingService, seeded: Any
+) -> None:
+    """After the retention period a cancelled booking keeps statistics but no personal data."""
+    from scheduler.booking import purge_finished
+
+    with seeded() as s:
+        old = service.create(s, req(), now=NOW)
+        service.cancel(s, old, now=NOW, actor=STAFF)
+        active = service.create(
+            s,
+            req(
+                applicant={
+                    "name": "李四",
+                    "id_number": make_id(date(1939, 1, 1)),
+                    "phone": "13700001111",
+                }
+            ),
+            now=NOW,
+        )
+        later = NOW + timedelta(days=181)
+        assert purge_finished(s, now=later, older_than_days=180) == 1
+        assert purge_finished(s, now=later, older_than_days=180) == 0
+        assert (old.phone_enc, old.applicant_name_enc, old.address_detail_enc, old.id_hash) == (
+            "",
+            "",
+            "",
+            "",
+        )
+        assert old.booker_phone_enc is None and old.lat is None
+        assert (old.item_code, old.town_code, old.age_band, old.status) == (
+            "resident-pension-claim",
+            "331126205",
+            "80-89",
+            "cancelled",
+        )
+        assert service.protector.decrypt(active.phone_enc) == "13700001111"
+        assert (
+            s.scalars(select(BookingEvent.action).where(BookingEvent.booking_id == old.id)).all()[
+                -1
+            ]
+            == "purged"
+        )
+        with pytest.raises(Exception) as err:
+            service.lookup(s, old.reference, "1234")
+    assert err.value.status == 404  # type: ignore[attr-defined]

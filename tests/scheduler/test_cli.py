@@ -29,7 +29,9 @@ def test_migrate_add_clerk_shift_and_staff(
     assert cli.main(["add-shift", "1", "west", "2026-12-01", "am"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     assert cli.main(["add-staff", "wangfang", "王芳", "window"]) == 0
-    assert "clerk 1" in capsys.readouterr().out
+    assert cli.main(["purge", "--days", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "clerk 1" in out and "erased from 0 booking(s)" in out
     engine = create_engine(url)
     with Session(engine) as s:
         assert s.get(ZoneTown, "331126205").zone_code == "west"  # type: ignore[union-attr]
