@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -105,3 +106,18 @@ def test_large_type_toggle_is_remembered(phone: tuple[Any, list[str]], site_serv
     assert page.eval_on_selector(".md-typeset p", size) > before
     assert button.get_attribute("aria-pressed") == "true"
     assert _outside(requested) == []
+
+
+def test_item_prints_as_a_short_checklist(browser: Any, site_server: str) -> None:
+    """Printed, an item keeps the checklist, drops steps and booking, and fits two A4 pages."""
+    page = browser.new_page()
+    page.goto(f"{site_server}/items/resident-pension-claim/")
+    page.emulate_media(media="print")
+    display = "id => getComputedStyle(document.getElementById(id)).display"
+    assert page.evaluate(display, "materials") != "none"
+    assert page.evaluate(display, "steps") == "none"
+    assert page.evaluate(display, "where") != "none"
+    assert page.eval_on_selector(".ot-booking", "e => getComputedStyle(e).display") == "none"
+    pdf = page.pdf(format="A4")
+    assert 1 <= len(re.findall(rb"/Type\s*/Page\b", pdf)) <= 2
+    page.close()
