@@ -534,7 +534,17 @@ class BookingService:
             booking.date
         )
 
+    def _reload_locked(self, session: Session, booking: Booking) -> None:
+        """Re-read the booking's row under a row lock before changing it.
+
+        Under READ COMMITTED (PostgreSQL) two requests can both read 'pending' and both
+        cancel, giving the place back twice; the locked re-read makes the second one see
+        the first one's committed change. SQLite writers are serialised already.
+        """
+        session.refresh(booking, with_for_update=True)
+
     def cancel(self, session: Session, booking: Booking, *, now: datetime, actor: Actor) -> Booking:
+        self._reload_locked(session, booking)
         if booking.status not in ACTIVE:
             raise Conflict("该预约已结束或已取消，不能再取消。", code="not_cancellable")
         if not actor.is_staff and not self.can_change(booking, now):
@@ -558,6 +568,7 @@ class BookingService:
         now: datetime,
         actor: Actor,
     ) -> Booking:
+        self._reload_locked(session, booking)
         if booking.status not in ACTIVE:
             raise Conflict("该预约已结束或已取消，不能改期。", code="not_movable")
         if not actor.is_staff and not self.can_change(booking, now):
@@ -631,6 +642,7 @@ class BookingService:
         actor: Actor,
         now: datetime,
     ) -> Booking:
+        self._reload_locked(session, booking)
         if booking.status not in allowed:
             raise Conflict(
                 f"当前状态为「{STATUS_ZH[Status(booking.status)]}」，不能改为「{STATUS_ZH[to]}」。",

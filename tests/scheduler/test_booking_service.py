@@ -255,6 +255,33 @@ def test_resident_can_change_until_cutoff_only(service: BookingService, seeded: 
         assert slots[(date(2026, 6, 3), "am")] == 0 and slots[(date(2026, 6, 4), "pm")] == 0
 
 
+def test_a_stale_copy_cannot_give_the_place_back_twice(
+    service: BookingService, seeded: Any
+) -> None:
+    """Two requests cancelling one booking (both read it first) free its place once."""
+    with seeded() as s:
+        for i in range(2):  # two bookings in one half-day: booked 2
+            who = {"name": "甲", "id_number": make_id(date(1940, 1, 1), i), "phone": make_phone(i)}
+            ref = service.create(s, req(applicant=who), now=NOW).reference
+        s.commit()
+    # As on PostgreSQL (READ COMMITTED): both requests read 'pending', then both act.
+    with seeded() as first, seeded() as second:
+        mine = service.by_reference(first, ref)
+        first.commit()
+        theirs = service.by_reference(second, ref)
+        second.commit()
+        service.cancel(first, mine, now=NOW, actor=STAFF)
+        first.commit()
+        with pytest.raises(Conflict):
+            service.cancel(second, theirs, now=NOW, actor=STAFF)
+        second.rollback()
+    with seeded() as s:
+        slot = s.scalars(
+            select(Slot).where(Slot.zone_code == "west", Slot.date == DAY, Slot.half_day == "am")
+        ).one()
+        assert slot.booked == 1
+
+
 def test_full_lifecycle_is_audited(service: BookingService, seeded: Any) -> None:
     """pending → confirmed → scheduled (with window) → done, one event per change."""
     with seeded() as s:
