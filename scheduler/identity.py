@@ -53,8 +53,10 @@ _PROVINCES = frozenset(
         "83",
     )
 )
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII only: `\d` alone also matches full-width and other Unicode digits, which int()
+# reads but which would be stored, hashed and masked in a second spelling.
+_ID_RE = re.compile(r"^\d{17}[\dX]$", re.ASCII)
+_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_LEN = 8

@@ -95,6 +95,18 @@ def test_non_mainland_mobiles_are_rejected(raw: str) -> None:
         identity.normalize_mobile(raw)
 
 
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def test_only_ascii_digits_count_as_digits() -> None:
+    """Full-width digits are refused: stored they would dodge the duplicate rule and look-up."""
+    with pytest.raises(IdentityError) as err:
+        identity.parse_id_number("11" + "010519491231002".translate(FULL_WIDTH) + "X", today=TODAY)
+    assert err.value.code == "id_format"
+    with pytest.raises(IdentityError):
+        identity.normalize_mobile("139" + "05781234".translate(FULL_WIDTH))
+
+
 def test_masks() -> None:
     """ID keeps 4+4 characters, phone 3+4, name the first character."""
     assert identity.mask_id("33112619400305123X") == "3311**********123X"
