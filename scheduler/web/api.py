@@ -149,6 +149,7 @@ def slots() -> Response:
 @bp.post("/bookings")
 @rate_limited("write")
 def create_booking() -> tuple[Response, int]:
+    _only_args(set())
     state = ot()
     raw_key = request.headers.get("Idempotency-Key")
     key = idempotency.check_key(raw_key) if raw_key is not None else None
@@ -187,6 +188,7 @@ def get_booking(reference: str) -> Response:
 @bp.post("/bookings/<reference>/cancel")
 @rate_limited("lookup")
 def cancel_booking(reference: str) -> Response:
+    _only_args(set())
     req = body_as(CancelRequest)
     svc, session, now = ot().service, db_session(), utcnow()
     booking = svc.lookup(session, reference, req.phone_last4)
@@ -198,6 +200,7 @@ def cancel_booking(reference: str) -> Response:
 @bp.post("/bookings/<reference>/move")
 @rate_limited("lookup")
 def move_booking(reference: str) -> Response:
+    _only_args(set())
     req = body_as(MoveRequest)
     svc, session, now = ot().service, db_session(), utcnow()
     booking = svc.lookup(session, reference, req.phone_last4)

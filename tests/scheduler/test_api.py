@@ -142,6 +142,23 @@ def test_dates_outside_the_window(client: FlaskClient, days: int, code: str) -> 
     assert r.status_code == 422 and r.get_json()["error"] == code
 
 
+def test_unknown_query_parameters_on_posts_are_422(client: FlaskClient, app: Flask) -> None:
+    """POSTs refuse unknown query parameters like every GET does, and book nothing."""
+    r = client.post("/api/bookings?dry_run=1", json=payload(date=first_date(app)))
+    assert r.status_code == 422 and (r.get_json()["field"], r.get_json()["error"]) == (
+        "dry_run",
+        "unknown_field",
+    )
+    ref = book(client, app).get_json()["reference"]
+    for action in ("cancel", "move"):
+        r = client.post(
+            f"/api/bookings/{ref}/{action}?force=1",
+            json={"phone_last4": "1234"}
+            | ({"date": first_date(app), "half_day": "pm"} if action == "move" else {}),
+        )
+        assert r.status_code == 422 and r.get_json()["field"] == "force"
+
+
 def test_malformed_and_wrong_type_bodies(client: FlaskClient) -> None:
     """Malformed JSON and non-object JSON are 422; wrong content type 415; oversized 413."""
     r = client.post("/api/bookings", data="{not json", content_type="application/json")
