@@ -29,15 +29,17 @@ class Replay:
     body: dict[str, Any]
 
 
-def check_key(key: str) -> str:
+def check_key(key: str, *, prefix: str = "") -> str:
+    """The stored key: `prefix` + the checked key, within the column's MAX_KEY_LEN."""
     key = key.strip()
-    if not 1 <= len(key) <= MAX_KEY_LEN or not key.isascii() or not key.isprintable():
+    longest = MAX_KEY_LEN - len(prefix)
+    if not 1 <= len(key) <= longest or not key.isascii() or not key.isprintable():
         raise InvalidField(
-            "Idempotency-Key 应为1至100个可打印ASCII字符。",
+            f"Idempotency-Key 应为1至{longest}个可打印ASCII字符。",
             field="Idempotency-Key",
             code="bad_idempotency_key",
         )
-    return key
+    return prefix + key
 
 
 def claim(session: Session, key: str, request_hash: str, now: datetime) -> Replay | None:

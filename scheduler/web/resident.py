@@ -75,7 +75,7 @@ def book(item_code: str) -> Any:
     session, now = db_session(), utcnow()
     try:
         req = booking_request(request.form, item.code)
-        key = "form:" + idempotency.check_key(request.form.get("submission", ""))
+        key = idempotency.check_key(request.form.get("submission", ""), prefix="form:")
         fingerprint = svc.protector.keyed_hash(req.model_dump_json(), purpose="idempotency")
         replay = idempotency.claim(session, key, fingerprint, now)
         if replay is not None:

@@ -88,6 +88,15 @@ def test_form_resubmission_creates_one_booking(client: FlaskClient, app: Flask) 
         assert len(s.scalars(select(Booking)).all()) == 1
 
 
+def test_overlong_form_key_is_refused_not_a_server_error(client: FlaskClient, app: Flask) -> None:
+    """A form key that would not fit its column with the "form:" prefix is a 422, not a 500."""
+    token = csrf(client, "/book/resident-pension-claim")
+    data = {**form_fields(app, submission="k" * 100), "csrf_token": token}
+    r = client.post("/book/resident-pension-claim", data=data)
+    assert r.status_code == 422
+    assert len(book_by_form(client, app, submission="k" * 95)) == 8
+
+
 def test_form_without_csrf_token_is_refused(client: FlaskClient, app: Flask) -> None:
     """A POST without the session's CSRF token is rejected and creates nothing."""
     client.get("/book/resident-pension-claim")
