@@ -25,6 +25,14 @@ BOOKER_KINDS = [
 ]
 
 
+def whole_number(raw: str) -> int | None:
+    """A small non-negative integer typed in ASCII digits, else None.
+
+    `str.isdigit()` alone is not enough: "²" passes it and int() then raises.
+    """
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+
+
 def parse_date(raw: str, field: str = "date") -> date:
     try:
         return date.fromisoformat(raw.strip())
@@ -57,9 +65,7 @@ def booking_request(form: MultiDict[str, str], item_code: str) -> BookingRequest
             "detail": f.get("address_detail", ""),
         },
         "reason": f.get("reason", ""),
-        "disability_grade": int(grade)
-        if grade.isdigit() and f.get("reason") == "disability"
-        else None,
+        "disability_grade": whole_number(grade) if f.get("reason") == "disability" else None,
         "date": None,
         "half_day": f.get("half_day", ""),
     }

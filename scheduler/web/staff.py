@@ -23,6 +23,7 @@ from scheduler.web.forms import (
     REASONS,
     booking_request,
     parse_slot,
+    whole_number,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -242,12 +243,10 @@ def act(reference: str, action: str) -> Any:
             )
         elif action == "schedule":
             start, end = _window(b, request.form.get("start", ""), request.form.get("end", ""))
-            clerk = request.form.get("clerk_id", "")
-            if not clerk.isdigit() or db_session().get(Clerk, int(clerk)) is None:
+            clerk = whole_number(request.form.get("clerk_id", ""))
+            if clerk is None or db_session().get(Clerk, clerk) is None:
                 raise InvalidField("请选择上门人员。", field="clerk_id")
-            svc.schedule(
-                session_, b, clerk_id=int(clerk), start=start, end=end, now=now, actor=_actor()
-            )
+            svc.schedule(session_, b, clerk_id=clerk, start=start, end=end, now=now, actor=_actor())
         else:
             abort(404)
         session_.commit()
@@ -277,8 +276,9 @@ def visits() -> Any:
     """A clerk's visit cards: the only page that shows a resident's phone and address."""
     svc, now = ot().service, utcnow()
     clerk_id = g.staff.clerk_id
-    if g.staff.role == "admin" and request.args.get("clerk", "").isdigit():
-        clerk_id = int(request.args["clerk"])
+    chosen = whole_number(request.args.get("clerk", ""))
+    if g.staff.role == "admin" and chosen is not None:
+        clerk_id = chosen
     today = local_date(now)
     rows = db_session().scalars(
         select(Booking)

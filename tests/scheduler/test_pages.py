@@ -97,6 +97,18 @@ def test_overlong_form_key_is_refused_not_a_server_error(client: FlaskClient, ap
     assert len(book_by_form(client, app, submission="k" * 95)) == 8
 
 
+def test_digit_like_characters_are_form_errors_not_server_errors(
+    client: FlaskClient, app: Flask, auth: AuthActions
+) -> None:
+    """A "²" (isdigit() but not int()) in a form or query is a 422 or ignored, never a 500."""
+    token = csrf(client, "/book/resident-pension-claim")
+    data = {**form_fields(app, reason="disability", disability_grade="²"), "csrf_token": token}
+    r = client.post("/book/resident-pension-claim", data=data)
+    assert r.status_code == 422 and "残疾等级" in r.get_data(as_text=True)
+    auth.login("admin1")
+    assert client.get("/staff/visits?clerk=²").status_code == 200
+
+
 def test_form_without_csrf_token_is_refused(client: FlaskClient, app: Flask) -> None:
     """A POST without the session's CSRF token is rejected and creates nothing."""
     client.get("/book/resident-pension-claim")
