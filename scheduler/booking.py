@@ -350,6 +350,11 @@ class BookingService:
         phone = _phone(req.applicant.phone, "applicant.phone")
         booker_phone = _phone(req.booker.phone, "booker.phone") if req.booker else None
         name = _text(req.applicant.name, "applicant.name")
+        village = req.address.village.strip()
+        if any(ord(c) < 32 for c in village):  # NUL cannot even be stored on PostgreSQL
+            raise InvalidField(
+                "此项不能含控制字符。", field="address.village", code="invalid_field"
+            )
         if req.reason == "disability" and req.disability_grade is None:
             raise InvalidField(
                 "请选择残疾等级。", field="disability_grade", code="disability_grade_missing"
@@ -379,7 +384,7 @@ class BookingService:
         # Everything below up to _take_place is CPU work: on SQLite it runs before the
         # write transaction begins, so the database lock is held as briefly as possible.
         id_hash = self.protector.keyed_hash(idn.value, purpose="id_number")
-        lat, lon, datum, precision = self._locate(req.address.town_code, req.address.village)
+        lat, lon, datum, precision = self._locate(req.address.town_code, village)
         stamp = utc_naive(now)
         p = self.protector
         booking = Booking(
@@ -406,7 +411,7 @@ class BookingService:
             booker_phone_enc=p.encrypt(booker_phone) if booker_phone else None,
             booker_phone_masked=identity.mask_phone(booker_phone) if booker_phone else None,
             town_code=req.address.town_code,
-            village=req.address.village.strip(),
+            village=village,
             address_detail_enc=p.encrypt(_text(req.address.detail, "address.detail")),
             lat=lat,
             lon=lon,

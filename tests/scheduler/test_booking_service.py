@@ -155,6 +155,11 @@ def test_item_without_home_visits_is_refused(service: BookingService, seeded: An
         ({"date": "2026-06-16"}, "date", "date_beyond_horizon"),
         ({"reason": "disability"}, "disability_grade", "disability_grade_missing"),
         ({"disability_grade": 1}, "disability_grade", "disability_grade_unexpected"),
+        (  # PostgreSQL text cannot hold NUL: stored, it was a 500
+            {"address": {"town_code": "331126205", "village": "隆宫村\x00", "detail": "x"}},
+            "address.village",
+            "invalid_field",
+        ),
     ],
 )
 def test_bad_fields(
