@@ -270,6 +270,10 @@ def _read_yaml(path: Path, rel: str, errors: list[ContentError]) -> Any:
             return yaml.load(f, Loader=_SafeLoader)
     except FileNotFoundError:
         errors.append(ContentError(rel, "-", "file-exists", "文件不存在"))
+    except UnicodeDecodeError as exc:
+        errors.append(
+            ContentError(rel, f"byte {exc.start}", "utf-8", "文件不是 UTF-8 编码，请另存为 UTF-8")
+        )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "-"

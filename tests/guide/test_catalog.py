@@ -132,6 +132,17 @@ def test_office_in_unknown_township_is_refused(content_copy: Path) -> None:
     ]
 
 
+def test_file_not_in_utf8_is_named(content_copy: Path) -> None:
+    """An item saved in GBK is a content error naming the file, not a bare UnicodeDecodeError."""
+    path = content_copy / "items" / "resident-pension-claim.yml"
+    path.write_bytes(path.read_text("utf-8").encode("gbk"))
+    with pytest.raises(catalog.CatalogError) as info:
+        catalog.load(content_copy)
+    assert [(e.path, e.rule) for e in info.value.errors] == [
+        ("content/items/resident-pension-claim.yml", "utf-8")
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "numbers"),
     [
