@@ -68,9 +68,6 @@ _EVENT_COLUMNS = tuple(
     c.key for c in BookingEvent.__table__.columns if c.key not in ("id", "booking_id")
 )
 
-# When each half-day's visits may take place (Asia/Shanghai), used for default windows.
-HALF_DAY_HOURS = {"am": (8, 30, 12, 0), "pm": (14, 0, 17, 30)}
-
 
 @dataclass(frozen=True, slots=True)
 class Actor:
