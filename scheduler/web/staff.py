@@ -291,16 +291,21 @@ def visits() -> Any:
         .order_by(Booking.window_start)
     )
     p = svc.protector
+    # Only the assigned clerk sees names, phones and streets in full (an admin looking at
+    # another clerk's day sees the masked forms).
+    own = clerk_id is not None and clerk_id == g.staff.clerk_id
     cards = []
     for b in rows:
         view = svc.to_dict(b, now)
         view.update(
-            name=p.decrypt(b.applicant_name_enc),
-            phone_full=p.decrypt(b.phone_enc),
-            booker_phone_full=p.decrypt(b.booker_phone_enc) if b.booker_phone_enc else None,
+            name=p.decrypt(b.applicant_name_enc) if own else b.applicant_name_masked,
+            phone_full=p.decrypt(b.phone_enc) if own else b.phone_masked,
+            booker_phone_full=(p.decrypt(b.booker_phone_enc) if own else b.booker_phone_masked)
+            if b.booker_phone_enc
+            else None,
             booker_relationship=b.booker_relationship,
             village=b.village,
-            detail=p.decrypt(b.address_detail_enc),
+            detail=p.decrypt(b.address_detail_enc) if own else "",
             reason=dict(REASONS).get(b.reason, b.reason),
         )
         cards.append(view)

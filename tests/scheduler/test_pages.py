@@ -213,6 +213,27 @@ def test_phone_booking_confirm_schedule_and_visit_card(
         assert s.scalars(select(Booking.status).where(Booking.reference == ref)).one() == "done"
 
 
+def test_admin_sees_another_clerks_cards_masked(
+    client: FlaskClient, app: Flask, auth: AuthActions
+) -> None:
+    """Full name, phone and street are for the assigned clerk's card only, not an admin's view."""
+    ref = book_by_form(client, app)
+    auth.login("window1")
+    token = csrf(client, f"/staff/bookings/{ref}")
+    client.post(f"/staff/bookings/{ref}/confirm", data={"csrf_token": token})
+    r = client.post(
+        f"/staff/bookings/{ref}/schedule",
+        data={"csrf_token": token, "clerk_id": "1", "start": "09:00", "end": "10:00"},
+    )
+    assert r.status_code == 302
+    client.post("/staff/logout", data={"csrf_token": token})
+    auth.login("admin1")
+    page = client.get("/staff/visits?clerk=1").get_data(as_text=True)
+    assert ref in page and "139****1234" in page and "吴**" in page
+    for secret in ("13905781234", "吴秀英", "隆宫村12号"):
+        assert secret not in page
+
+
 def test_staff_move_and_cancel_are_audited(
     client: FlaskClient, app: Flask, auth: AuthActions
 ) -> None:
