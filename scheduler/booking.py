@@ -510,6 +510,8 @@ class BookingService:
     def search(self, session: Session, text: str, *, limit: int = 50) -> list[Booking]:
         """Staff search: a reference, a full mobile number or its masked form (138****1234)."""
         text = text.strip()
+        if not text.isprintable():  # control characters match nothing (NUL breaks PostgreSQL)
+            return []
         q = select(Booking).order_by(Booking.date.desc(), Booking.id.desc()).limit(limit)
         ref = identity.normalize_reference(text)
         if ref is not None and not text.isdigit():

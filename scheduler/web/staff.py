@@ -75,7 +75,12 @@ def login() -> Any:
                 "error.html", status=429, message="登录太频繁，请稍后再试。"
             ), 429
         name = request.form.get("username", "").strip()
-        user = db_session().scalar(select(StaffUser).where(StaffUser.username == name))
+        # A NUL cannot even reach PostgreSQL: such a name is simply not a user.
+        user = (
+            db_session().scalar(select(StaffUser).where(StaffUser.username == name))
+            if name.isprintable()
+            else None
+        )
         ok = check_password_hash(
             user.password_hash if user else _DUMMY_HASH, request.form.get("password", "")
         )

@@ -141,6 +141,19 @@ def test_lookup_and_cancel_pages(client: FlaskClient, app: Flask) -> None:
     assert "已取消" in r.get_data(as_text=True)
 
 
+def test_nul_characters_in_login_and_search_are_no_server_error(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    """A NUL (which PostgreSQL text cannot hold) is a failed login or an empty search, not 500."""
+    token = csrf(client, "/staff/login")
+    r = client.post(
+        "/staff/login", data={"username": "win\x00dow1", "password": "x", "csrf_token": token}
+    )
+    assert r.status_code == 401
+    auth.login("window1")
+    assert client.get("/staff/?q=139****12%003").status_code == 200
+
+
 @pytest.mark.parametrize(
     "path", ["/staff/", "/staff/book", "/staff/visits", "/staff/bookings/ABCDEFGH"]
 )
