@@ -324,6 +324,25 @@ class BookingService:
             extra={"alternatives": [a.as_dict() for a in alts]},
         )
 
+    def _lock_slots_in_order(
+        self, session: Session, booking: Booking, day: date, half_day: str
+    ) -> None:
+        """Lock the old and the new slot rows in id order before a move touches them.
+
+        Two opposite moves (X→Y and Y→X) would otherwise lock the rows in opposite
+        order and PostgreSQL would abort one as a deadlock. SQLite has one writer at a
+        time and ignores FOR UPDATE.
+        """
+        target = select(Slot.id).where(
+            Slot.zone_code == booking.zone_code, Slot.date == day, Slot.half_day == half_day
+        )
+        session.execute(
+            select(Slot.id)
+            .where(or_(Slot.id == booking.slot_id, Slot.id.in_(target.scalar_subquery())))
+            .order_by(Slot.id)
+            .with_for_update()
+        ).all()
+
     def _release_place(self, session: Session, slot_id: int) -> None:
         session.execute(
             update(Slot)
@@ -580,6 +599,7 @@ class BookingService:
         if (day, half_day) == (booking.date, booking.half_day):
             raise InvalidField("新时段与原时段相同。", field="date", code="same_slot")
         self.check_date(day, now, staff=actor.is_staff)
+        self._lock_slots_in_order(session, booking, day, half_day)
         new_slot, _ = self._take_place(session, day, half_day, now, zone=booking.zone_code)
         self._release_place(session, booking.slot_id)
         before = booking.status
