@@ -6,7 +6,7 @@ but it has no lunch breaks, skills, pins, visit counts or multiple windows per v
 :class:`routing.auto.AutoSolver` picks it only then. Its plans are evaluated with our
 objective and checked by :func:`routing.check.check_plan` like any other.
 
-pyvrp is an optional dependency (``pip install -e '.[bench]'``).
+pyvrp is imported only here; it is a runtime dependency of the project.
 """
 
 from __future__ import annotations

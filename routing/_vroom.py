@@ -6,7 +6,7 @@ bound on a clerk's working time (only on travel), so problems with ``max_working
 refused. VROOM minimises travel duration; its plans are evaluated with our objective and
 checked by :func:`routing.check.check_plan` like any other.
 
-pyvroom is an optional dependency (``pip install -e '.[bench]'``).
+pyvroom is imported only here; it is a runtime dependency of the project.
 """
 
 from __future__ import annotations

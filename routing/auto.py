@@ -5,7 +5,8 @@ of every other engine, so it plans them alone. Home-visit days (breaks, skills, 
 to OR-Tools and, when pyvroom is installed and the day has no working-time bound, to VROOM
 at the same time in a second process; the plan with the lower objective (served visits
 first, by priority, then working time) is kept. Every plan is checked by ``check_plan``.
-PyVRP and pyvroom are optional (the ``bench`` extra); without them OR-Tools plans alone.
+PyVRP and pyvroom are runtime dependencies of the project; where an install lacks them,
+OR-Tools plans alone.
 """
 
 from __future__ import annotations
