@@ -127,16 +127,21 @@ def _contend(url: str, day: str, start: int, n: int, barrier: Any, out: Any) -> 
     engine.dispose()
 
 
-@pytest.mark.slow
-def test_four_processes_race_for_the_last_place(db_url: str) -> None:
-    """Four processes × five attempts for one remaining place: exactly one succeeds."""
+def seeded_service(db_url: str) -> tuple[Any, Any, BookingService]:
+    """An engine, its write-session factory and a service over three seeded days."""
     engine = db.make_engine(db_url)
     _, write = db.session_factories(engine)
     settings = test_settings()
     with write() as s:
         seed(s, settings, NOW.date(), days=3)
         s.commit()
-    svc = BookingService(small_catalog(), settings, Protector(SECRET.encode()))
+    return engine, write, BookingService(small_catalog(), settings, Protector(SECRET.encode()))
+
+
+@pytest.mark.slow
+def test_four_processes_race_for_the_last_place(db_url: str) -> None:
+    """Four processes × five attempts for one remaining place: exactly one succeeds."""
+    engine, write, svc = seeded_service(db_url)
     day = "2026-06-02"
     with write() as s:
         svc.create(
@@ -169,13 +174,7 @@ def test_four_processes_race_for_the_last_place(db_url: str) -> None:
 @pytest.mark.slow
 def test_opposite_moves_neither_deadlock_nor_leak_places(db_url: str) -> None:
     """Two bookings swapping half-days at the same moment, 15 times: no error, counts exact."""
-    engine = db.make_engine(db_url)
-    _, write = db.session_factories(engine)
-    settings = test_settings()
-    with write() as s:
-        seed(s, settings, NOW.date(), days=3)
-        s.commit()
-    svc = BookingService(small_catalog(), settings, Protector(SECRET.encode()))
+    engine, write, svc = seeded_service(db_url)
     day = date(2026, 6, 2)
     refs = []
     for i, half in enumerate(("am", "pm")):
