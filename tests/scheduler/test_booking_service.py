@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from booking_support import NOW, make_id, make_phone, test_settings
+from booking_support import NOW, make_id, make_phone, payload, test_settings
 from sqlalchemy import select
 
 from scheduler.booking import SYSTEM, Actor, BookingService
@@ -21,19 +21,8 @@ DAY = date(2026, 6, 2)  # NOW is 1 June 10:00, before the 17:00 cut-off for 2 Ju
 
 
 def req(**over: Any) -> BookingRequest:
-    body: dict[str, Any] = {
-        "item": "resident-pension-claim",
-        "applicant": {
-            "name": "吴秀英",
-            "id_number": make_id(date(1940, 3, 5)),
-            "phone": "13905781234",
-        },
-        "address": {"town_code": "331126205", "village": "隆宫村", "detail": "隆宫村12号"},
-        "reason": "age",
-        "date": DAY.isoformat(),
-        "half_day": "am",
-    }
-    body.update(over)
+    """The shared valid body (booking_support.payload) on DAY, with overrides."""
+    body = payload(**{"date": DAY.isoformat(), **over})
     return BookingRequest.model_validate(body, strict=False)
 
 
