@@ -155,7 +155,8 @@ def mask_name(value: str) -> str:
 
 def new_reference() -> str:
     """A random 8-character Crockford base32 reference (40 bits)."""
-    return "".join(secrets.choice(CROCKFORD) for _ in range(REFERENCE_LEN))
+    bits = secrets.randbits(5 * REFERENCE_LEN)
+    return "".join(CROCKFORD[(bits >> (5 * i)) & 31] for i in range(REFERENCE_LEN))
 
 
 def normalize_reference(raw: str) -> str | None:

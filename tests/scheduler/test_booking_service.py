@@ -26,13 +26,21 @@ def req(**over: Any) -> BookingRequest:
     return BookingRequest.model_validate(body, strict=False)
 
 
+def stored(svc: BookingService, s: Any, request: BookingRequest, **kw: Any) -> Booking:
+    """Create a booking and return its stored row, as the service's other methods take it."""
+    return svc.by_reference(s, svc.create(s, request, **kw).reference)
+
+
 def test_booking_is_created_pending_with_protected_fields(
     service: BookingService, seeded: Any
 ) -> None:
     """A valid request is stored pending; ID hashed and masked, phone and name encrypted."""
     with seeded() as s:
-        b = service.create(s, req(), now=NOW)
+        new = service.create(s, req(), now=NOW)
         s.commit()
+        b = service.by_reference(s, new.reference)
+        assert (b.id, b.zone_code, b.status) == (new.id, new.zone_code, new.status)
+        assert service.to_dict(new, NOW) == service.to_dict(b, NOW)
         assert b.status == Status.PENDING and len(b.reference) == 8
         assert b.id_masked == "3311**********" + make_id(date(1940, 3, 5))[-4:]
         assert b.phone_masked == "139****1234"
@@ -69,7 +77,8 @@ def test_each_default_rule_admits(
 ) -> None:
     """80+, disability grade 1–2, illness, and 70+ living alone each qualify."""
     with seeded() as s:
-        b = service.create(
+        b = stored(
+            service,
             s,
             req(
                 applicant={"name": "张三", "id_number": make_id(birth), "phone": "13905781234"},
@@ -209,7 +218,7 @@ def test_full_slot_offers_next_dates(service: BookingService, seeded: Any) -> No
 def test_same_person_same_item_twice_is_a_duplicate(service: BookingService, seeded: Any) -> None:
     """One active booking per person and item; after cancelling, booking again works."""
     with seeded() as s:
-        first = service.create(s, req(), now=NOW)
+        first = stored(service, s, req(), now=NOW)
         with pytest.raises(Conflict) as err:
             service.create(s, req(half_day="pm"), now=NOW)
         assert err.value.code == "duplicate_booking"
@@ -220,7 +229,7 @@ def test_same_person_same_item_twice_is_a_duplicate(service: BookingService, see
 def test_lookup_needs_the_right_phone_suffix(service: BookingService, seeded: Any) -> None:
     """A wrong last-4 gives the same NotFound as an unknown reference."""
     with seeded() as s:
-        b = service.create(s, req(), now=NOW)
+        b = stored(service, s, req(), now=NOW)
         assert service.lookup(s, b.reference.lower(), "1234") is b
         with pytest.raises(Exception) as wrong:
             service.lookup(s, b.reference, "4321")
@@ -234,7 +243,7 @@ def test_resident_can_change_until_cutoff_only(service: BookingService, seeded: 
     """Move and cancel work before 17:00 the day before; after it the resident must call."""
     resident = Actor("resident", "web")
     with seeded() as s:
-        b = service.create(s, req(date="2026-06-03"), now=NOW)
+        b = stored(service, s, req(date="2026-06-03"), now=NOW)
         service.move(s, b, date(2026, 6, 4), "pm", now=NOW, actor=resident)
         assert (b.date, b.half_day) == (date(2026, 6, 4), "pm")
         late = datetime(2026, 6, 3, 17, 0, tzinfo=TZ)
@@ -279,7 +288,7 @@ def test_a_stale_copy_cannot_give_the_place_back_twice(
 def test_full_lifecycle_is_audited(service: BookingService, seeded: Any) -> None:
     """pending → confirmed → scheduled (with window) → done, one event per change."""
     with seeded() as s:
-        b = service.create(s, req(), now=NOW)
+        b = stored(service, s, req(), now=NOW)
         service.confirm(s, b, now=NOW, actor=STAFF)
         start = datetime(2026, 6, 2, 9, 0, tzinfo=TZ)
         service.schedule(
@@ -306,7 +315,7 @@ def test_full_lifecycle_is_audited(service: BookingService, seeded: Any) -> None
 def test_residents_cannot_confirm(service: BookingService, seeded: Any) -> None:
     """Confirming is a staff action."""
     with seeded() as s:
-        b = service.create(s, req(), now=NOW)
+        b = stored(service, s, req(), now=NOW)
         with pytest.raises(Exception) as err:
             service.confirm(s, b, now=NOW, actor=Actor("resident", "web"))
     assert err.value.status == 403  # type: ignore[attr-defined]
@@ -315,7 +324,7 @@ def test_residents_cannot_confirm(service: BookingService, seeded: Any) -> None:
 def test_staff_search_by_reference_and_masked_phone(service: BookingService, seeded: Any) -> None:
     """Staff find a booking by its reference, the full phone, or the masked phone."""
     with seeded() as s:
-        b = service.create(s, req(), now=NOW)
+        b = stored(service, s, req(), now=NOW)
         assert service.search(s, b.reference) == [b]
         assert service.search(s, "139 0578 1234") == [b]
         assert service.search(s, "139****1234") == [b]
@@ -356,7 +365,7 @@ def test_location_from_the_gazetteer_geocoder(catalog: Any, settings: Any, seede
 
     svc = BookingService(catalog, settings, Protector(b"k" * 32), GazetteerGeocoder())
     with seeded() as s:
-        b = svc.create(s, req(), now=NOW)
+        b = stored(svc, s, req(), now=NOW)
     assert b.datum == "WGS-84" and b.geo_precision in {"village", "township"}
     town = catalog.townships["331126205"]  # GCJ-02 seat; WGS-84 differs by well under 1 km
     assert b.lat is not None and b.lon is not None
@@ -370,9 +379,10 @@ def test_purge_erases_personal_data_of_old_finished_bookings(
     from scheduler.booking import purge_finished
 
     with seeded() as s:
-        old = service.create(s, req(), now=NOW)
+        old = stored(service, s, req(), now=NOW)
         service.cancel(s, old, now=NOW, actor=STAFF)
-        active = service.create(
+        active = stored(
+            service,
             s,
             req(
                 applicant={
