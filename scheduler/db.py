@@ -25,7 +25,12 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; on SQLite with WAL, a busy timeout and writer transactions made IMMEDIATE."""
+    """An engine; on SQLite with WAL, a busy timeout and writer transactions made IMMEDIATE.
+
+    Statement parameters are kept out of error messages: they hold personal data (masked
+    phones and names, keyed hashes) and error messages end up in logs.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault(
             "connect_args", {"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}

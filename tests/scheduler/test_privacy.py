@@ -69,3 +69,28 @@ def test_api_answers_are_masked(app: Flask, client: FlaskClient) -> None:
     for secret in SECRETS:
         assert secret not in out
     assert "欧***" in out
+
+
+def test_database_errors_carry_no_parameters(engine: Any) -> None:
+    """Error messages end up in logs: a failed statement's message shows no parameter values."""
+    from datetime import datetime
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from scheduler import db
+    from scheduler.models import BookingEvent
+
+    _, write = db.session_factories(engine)
+    row = {
+        "booking_id": 999,  # no such booking: the foreign key refuses the row
+        "at": datetime(2026, 6, 1),
+        "action": "created",
+        "actor_kind": "resident",
+        "channel": "web",
+        "to_status": "pending",
+        "detail": DETAIL,
+    }
+    with write() as s, pytest.raises(IntegrityError) as err:
+        s.execute(insert(BookingEvent), row)
+    assert "booking_events" in str(err.value) and DETAIL not in str(err.value)
