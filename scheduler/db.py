@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -105,12 +107,12 @@ def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if not conn.get_execution_options().get("onetrip_write", False):
-            conn.exec_driver_sql("BEGIN")
+            _begin(conn, "BEGIN")
             return
         lock.acquire()
         conn.info["onetrip_locked"] = True
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(conn, "BEGIN IMMEDIATE")
         except BaseException:
             conn.info.pop("onetrip_locked", None)
             lock.release()
@@ -126,6 +128,15 @@ def _sqlite_events(engine: Engine) -> None:
     def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
         if record.info.pop("onetrip_locked", False):
             lock.release()
+
+
+def _begin(conn: Any, sql: str) -> None:
+    """BEGIN straight on the driver: through exec_driver_sql it cost a fifth of an empty
+    session transaction, which every request pays. Errors still come out as SQLAlchemy's."""
+    try:
+        conn.connection.dbapi_connection.execute(sql)
+    except sqlite3.Error as err:
+        raise DBAPIError.instance(sql, None, err, sqlite3.Error, dialect=conn.dialect) from err
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:
