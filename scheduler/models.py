@@ -113,7 +113,7 @@ class StaffUser(Base):
 
 
 class Booking(Base):
-    """One home-visit request. Names, phones and street detail are Fernet-encrypted."""
+    """One home-visit request. Names, phones and street detail are encrypted (AES-GCM)."""
 
     __tablename__ = "bookings"
     __table_args__ = (
