@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,16 @@ from scheduler.schemas import BookingRequest
 from scheduler.settings import TZ, BookingSettings
 
 log = logging.getLogger(__name__)
+# Where booking creation runs: the request's ORM session, or a plain Core connection
+# (the API's hot path, which skips the session's bookkeeping). The code paths of
+# `create` use only what both offer.
+Db = Session | Connection
+
+
+def connection_of(db: Db) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
 _BOOKINGS: Table = Booking.__table__  # type: ignore[assignment]
 _EVENTS: Table = BookingEvent.__table__  # type: ignore[assignment]
 # Statements built once: their compiled form is cached, which matters at ~1 ms a booking.
@@ -243,15 +253,15 @@ class BookingService:
             )
         return town
 
-    def zone_of(self, session: Session, town_code: str) -> str:
-        zone = session.get(ZoneTown, town_code)
+    def zone_of(self, db: Db, town_code: str) -> str:
+        zone = db.scalar(select(ZoneTown.zone_code).where(ZoneTown.town_code == town_code))
         if zone is None:
             raise InvalidField(
                 "该乡镇（街道）暂未安排上门服务，请拨打12345咨询。",
                 field="address.town_code",
                 code="township_not_served",
             )
-        return zone.zone_code
+        return str(zone)
 
     def nearest_station(self, item: Any, town_code: str) -> dict[str, str] | None:
         """The office handling the item nearest to the township seat (stations first)."""
@@ -334,11 +344,11 @@ class BookingService:
         ]
 
     def alternatives(
-        self, session: Session, zone: str, after: date, half_day: str, now: datetime
+        self, db: Db, zone: str, after: date, half_day: str, now: datetime
     ) -> list[SlotView]:
         """Half-days with room in the zone after the requested one, earliest first."""
-        rows = session.scalars(
-            select(Slot)
+        rows = db.execute(
+            select(Slot.date, Slot.half_day, Slot.capacity, Slot.booked)
             .where(
                 Slot.zone_code == zone,
                 Slot.date >= self.first_bookable(now),
@@ -349,11 +359,11 @@ class BookingService:
             .order_by(Slot.date, Slot.half_day)
             .limit(self.settings.alternatives)
         )
-        return [SlotView(s.date, s.half_day, s.capacity, s.capacity - s.booked) for s in rows]
+        return [SlotView(r.date, r.half_day, r.capacity, r.capacity - r.booked) for r in rows]
 
     def _take_place(
         self,
-        session: Session,
+        db: Db,
         day: date,
         half_day: str,
         now: datetime,
@@ -368,13 +378,13 @@ class BookingService:
         """
         stmt = _TAKE_IN_ZONE if zone is not None else _TAKE_IN_TOWN
         params = {"zone_": zone, "town": town, "day_": day, "half": half_day}
-        row = stmt.first(session.connection(), params)
+        row = stmt.first(connection_of(db), params)
         if row is not None:
             return int(row[0]), str(row[1])
         if zone is None:
             assert town is not None
-            zone = self.zone_of(session, town)  # raises when the township has no zone
-        alts = self.alternatives(session, zone, day, half_day, now)
+            zone = self.zone_of(db, town)  # raises when the township has no zone
+        alts = self.alternatives(db, zone, day, half_day, now)
         raise SlotFull(
             "所选时段已约满，请改选其他日期。" if alts else "近期上门名额已约满，请拨打12345登记。",
             field="date",
@@ -400,18 +410,17 @@ class BookingService:
             .with_for_update()
         ).all()
 
-    def _release_place(self, session: Session, slot_id: int) -> None:
-        session.execute(
-            update(Slot)
-            .where(Slot.id == slot_id, Slot.booked > 0)
-            .values(booked=Slot.booked - 1)
-            .execution_options(synchronize_session=False)
+    def _release_place(self, db: Db, slot_id: int) -> None:
+        db.execute(
+            update(_SLOTS)
+            .where(_SLOTS.c.id == slot_id, _SLOTS.c.booked > 0)
+            .values(booked=_SLOTS.c.booked - 1)
         )
 
     # -- create ----------------------------------------------------------------------
 
     def create(
-        self, session: Session, req: BookingRequest, *, now: datetime, actor: Actor = RESIDENT_WEB
+        self, db: Db, req: BookingRequest, *, now: datetime, actor: Actor = RESIDENT_WEB
     ) -> NewBooking:
         """Check and store a booking; what the answer shows of it (`by_reference` for more)."""
         today = local_date(now)
@@ -504,11 +513,11 @@ class BookingService:
         event = self._event_row(
             "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
         )
-        # The hot path of the service: prepared statements on the session's connection,
+        # The hot path of the service: prepared statements on the connection,
         # no savepoint (ON CONFLICT DO NOTHING instead), no ORM unit of work.
-        conn = session.connection()
+        conn = connection_of(db)
         row["slot_id"], row["zone_code"] = self._take_place(
-            session, req.date, req.half_day, now, town=req.address.town_code
+            conn, req.date, req.half_day, now, town=req.address.town_code
         )
         insert_booking = _INSERT_BOOKING[conn.dialect.name]
         for _attempt in range(5):
@@ -519,8 +528,8 @@ class BookingService:
                 break
             # A unique rule held: the partial index (one active booking per person and
             # item) or, once in a trillion, the reference; only the first is the caller's.
-            if self._active_duplicate(session, id_hash, item.code):
-                self._release_place(session, row["slot_id"])
+            if self._active_duplicate(conn, id_hash, item.code):
+                self._release_place(conn, row["slot_id"])
                 raise _duplicate()
         else:  # pragma: no cover - 40-bit references colliding five times
             raise RuntimeError("could not allocate a unique reference")
@@ -543,9 +552,9 @@ class BookingService:
             needs_phone_check=elig.needs_phone_check,
         )
 
-    def _active_duplicate(self, session: Session, id_hash: str, item_code: str) -> bool:
+    def _active_duplicate(self, db: Db, id_hash: str, item_code: str) -> bool:
         return (
-            session.scalar(
+            db.scalar(
                 select(func.count())
                 .select_from(Booking)
                 .where(

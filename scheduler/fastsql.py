@@ -72,6 +72,10 @@ class Prepared:
             value = params[source] if source is not None else constant
             values.append((name, processor(value) if processor is not None else value))
         args: Any = tuple(v for _, v in values) if c.positional else dict(values)
+        if not conn.in_transaction():
+            # Begin as Connection.execute would: through SQLAlchemy, so its events run (the
+            # SQLite writer lock, BEGIN IMMEDIATE) and commit() has a transaction to end.
+            conn.begin()
         dbapi_conn = conn.connection
         cursor = dbapi_conn.cursor()
         try:

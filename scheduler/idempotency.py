@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from scheduler.booking import utc_naive
+from scheduler.booking import Db, utc_naive
 from scheduler.errors import InvalidField
 from scheduler.models import IdempotencyRecord
 
 MAX_KEY_LEN = 100
+_KEYS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +43,14 @@ def check_key(key: str, *, prefix: str = "") -> str:
     return prefix + key
 
 
-def claim(session: Session, key: str, request_hash: str, now: datetime) -> Replay | None:
+def claim(db: Db, key: str, request_hash: str, now: datetime) -> Replay | None:
     """Claim `key` for this request, or return the stored answer of an earlier one."""
     for _ in range(2):
-        existing = session.get(IdempotencyRecord, key, populate_existing=True)
+        existing = db.execute(
+            select(_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response).where(
+                _KEYS.c.key == key
+            )
+        ).first()
         if existing is not None:
             if existing.request_hash != request_hash:
                 raise InvalidField(
@@ -55,9 +60,9 @@ def claim(session: Session, key: str, request_hash: str, now: datetime) -> Repla
                 )
             return Replay(existing.status_code, json.loads(existing.response))
         try:
-            with session.begin_nested():
-                session.add(
-                    IdempotencyRecord(
+            with db.begin_nested():
+                db.execute(
+                    insert(_KEYS).values(
                         key=key,
                         request_hash=request_hash,
                         status_code=0,
@@ -71,9 +76,12 @@ def claim(session: Session, key: str, request_hash: str, now: datetime) -> Repla
     raise RuntimeError("idempotency key neither claimable nor readable")
 
 
-def store(session: Session, key: str, status_code: int, body: dict[str, Any]) -> None:
-    record = session.get(IdempotencyRecord, key)
-    assert record is not None
-    record.status_code = status_code
-    record.response = json.dumps(body, ensure_ascii=False, sort_keys=True)
-    session.flush()
+def store(db: Db, key: str, status_code: int, body: dict[str, Any]) -> None:
+    stored: CursorResult[Any] = db.execute(  # type: ignore[assignment]
+        update(_KEYS)
+        .where(_KEYS.c.key == key)
+        .values(
+            status_code=status_code, response=json.dumps(body, ensure_ascii=False, sort_keys=True)
+        )
+    )
+    assert stored.rowcount == 1, "store() without claim()"

@@ -29,6 +29,8 @@ class OneTrip:
             db.upgrade(url)
         self.engine = db.make_engine(url)
         self.read_session, self.write_session = db.session_factories(self.engine)
+        # Core connections for writes that need no ORM session (begin IMMEDIATE on SQLite).
+        self.write_engine = self.engine.execution_options(**db.WRITE)
         secret = app.config["SECRET_KEY"]
         secret_bytes = secret.encode() if isinstance(secret, str) else secret
         data = dict(app.config.get("BOOKING") or {})

@@ -154,22 +154,24 @@ def create_booking() -> tuple[Response, int]:
     raw_key = request.headers.get("Idempotency-Key")
     key = idempotency.check_key(raw_key) if raw_key is not None else None
     req = body_as(BookingRequest)
-    session = db_session()
     now = utcnow()
-    if key is not None:
-        fingerprint = state.service.protector.keyed_hash(
-            request.path + "\x00" + request.get_data(as_text=True), purpose="idempotency"
-        )
-        replay = idempotency.claim(session, key, fingerprint, now)
-        if replay is not None:
-            resp = jsonify(replay.body)
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp, replay.status_code
-    booking = state.service.create(session, req, now=now, actor=RESIDENT_WEB)
-    body = state.service.to_dict(booking, now)
-    if key is not None:
-        idempotency.store(session, key, 201, body)
-    session.commit()
+    # The busiest write: a Core connection instead of the ORM session, whose transaction
+    # bookkeeping alone costs about 0.1 ms. Leaving the block uncommitted rolls back.
+    with state.write_engine.connect() as conn:
+        if key is not None:
+            fingerprint = state.service.protector.keyed_hash(
+                request.path + "\x00" + request.get_data(as_text=True), purpose="idempotency"
+            )
+            replay = idempotency.claim(conn, key, fingerprint, now)
+            if replay is not None:
+                resp = jsonify(replay.body)
+                resp.headers["Idempotent-Replayed"] = "true"
+                return resp, replay.status_code
+        booking = state.service.create(conn, req, now=now, actor=RESIDENT_WEB)
+        body = state.service.to_dict(booking, now)
+        if key is not None:
+            idempotency.store(conn, key, 201, body)
+        conn.commit()
     resp = jsonify(body)
     resp.headers["Location"] = f"/api/bookings/{booking.reference}"
     return resp, 201

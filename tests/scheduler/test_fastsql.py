@@ -84,3 +84,21 @@ def test_missing_parameter_is_a_key_error(engine: Any) -> None:
     take = Prepared(update(SLOTS).where(SLOTS.c.id == bindparam("id_")).values(booked=0))
     with write() as s, pytest.raises(KeyError, match="id_"):
         take.first(s.connection(), {})
+
+
+def test_runs_inside_the_connections_transaction(engine: Any) -> None:
+    """On a fresh Connection the statement begins a transaction: rollback undoes it."""
+    keys = [c.key for c in KEYS.columns]
+    add = Prepared(insert(KEYS), keys)
+    row = {"key": "k2", "request_hash": "h", "status_code": 0, "response": "", "created_at": None}
+    write_engine = engine.execution_options(**db.WRITE)
+    with write_engine.connect() as conn:
+        add.first(conn, {**row, "created_at": datetime(2026, 6, 1)})
+        assert conn.in_transaction()
+        conn.rollback()
+    with write_engine.connect() as conn:
+        assert conn.scalar(select(KEYS.c.key)) is None
+        add.first(conn, {**row, "created_at": datetime(2026, 6, 1)})
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.scalar(select(KEYS.c.key)) == "k2"
