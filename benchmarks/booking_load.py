@@ -1,7 +1,8 @@
 """Booking API under load: gunicorn (4 workers) on loopback, SQLite and PostgreSQL.
 
-For each database the script starts the app with gunicorn, then runs bounded phases
-(each stops by itself after ``--seconds``):
+For each database the script starts the app with gunicorn (``--preload``; sync workers
+by default, ``--worker-class gthread`` for keep-alive connections), warms it up, then runs
+bounded phases (each stops by itself after ``--seconds``):
 
 * ``health``  — closed loop on a trivial endpoint (no database): the server's ceiling;
 * ``book``    — closed loop of booking POSTs (distinct residents, spread over townships
@@ -134,11 +135,11 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
 
 
 def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int
+    env: dict[str, str], port: int, workers: int, worker_class: str, threads: int
 ) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable, "-m", "gunicorn",
-        "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+        "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
         "--preload",
         "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
         "scheduler.web:create_app()",
@@ -179,7 +180,9 @@ def booking_body(n: int, dates: list[str], rng: random.Random) -> bytes:
 def client(
     args: tuple[str, int, int, float, float, list[str], list[str], int, Any],
 ) -> tuple[int, int, list[float], list[str]]:
-    """One client process: a keep-alive connection, requests until the phase ends."""
+    """One client process, requests until the phase ends on one HTTP/1.1 connection,
+    which http.client reopens whenever the server closes it (sync workers do after
+    every response; gthread workers keep it alive)."""
     phase, port, worker, seconds, interval, dates, refs, base_n, barrier = args
     rng = random.Random(worker)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -264,7 +267,7 @@ def run_phase(
 def bench_backend(name: str, url: str, args: argparse.Namespace, workdir: Path) -> list[Result]:
     env = prepare(url, workdir)
     port = free_port()
-    proc = start_gunicorn(env, port, args.workers, args.threads)
+    proc = start_gunicorn(env, port, args.workers, args.worker_class, args.threads)
     try:
         dates = bookable_dates(port)
         # Warm-up, not measured: every worker serves requests before the clock starts.
@@ -293,7 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=8, help="client processes")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=("sync", "gthread"),
+        help="gunicorn worker class: sync (gunicorn's default; a new connection per request, "
+        "as behind nginx) or gthread (keep-alive connections straight to gunicorn)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s of the paced phase")
     parser.add_argument("--paced-clients", type=int, default=2, help="client processes, paced")
     args = parser.parse_args(argv)
@@ -311,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in bench_backend(name, url, args, Path(tmp)):
                 table.append((name, r))
 
+    worker = "sync" if args.worker_class == "sync" else f"gthread x{args.threads}, keep-alive"
     head = (
-        f"booking_load: gunicorn {args.workers} workers (gthread x{args.threads}), "
+        f"booking_load: gunicorn {args.workers} workers ({worker}), "
         f"{args.clients} client processes, {args.seconds:.0f} s per phase, "
         f"paced at {args.rate:.0f} req/s"
     )

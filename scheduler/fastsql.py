@@ -49,6 +49,9 @@ class Prepared:
         if found is not None:
             return found
         with self._lock:
+            found = self._compiled.get(key)  # another thread may have compiled it meanwhile
+            if found is not None:
+                return found
             compiled = self._statement.compile(dialect=dialect, column_keys=self._keys)
             assert isinstance(compiled, SQLCompiler)
             names = compiled.positiontup if compiled.positional else list(compiled.binds)
