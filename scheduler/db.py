@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
+from scheduler.fastsql import terse
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_MS = 30_000
@@ -53,7 +55,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_events(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "handle_error")
+    def _without_row_values(ctx: Any) -> None:
+        short = terse(ctx.original_exception)
+        if short is not ctx.original_exception:
+            raise DBAPIError.instance(
+                ctx.statement,
+                None,
+                short,
+                ctx.dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=ctx.is_disconnect,
+                dialect=ctx.dialect,
+            ) from None
+
+    return engine
 
 
 class WriterLock:
@@ -120,8 +138,11 @@ def _sqlite_events(engine: Engine) -> None:
         if not conn.get_execution_options().get("onetrip_write", False):
             _begin(conn, "BEGIN")
             return
-        lock.acquire()
-        conn.info["onetrip_locked"] = True
+        if not conn.info.get("onetrip_locked"):
+            # A Core connection keeps the lock from its first write transaction until it
+            # goes back to the pool; a second transaction on it must not wait for itself.
+            lock.acquire()
+            conn.info["onetrip_locked"] = True
         try:
             _begin(conn, "BEGIN IMMEDIATE")
         except BaseException:
@@ -145,11 +166,14 @@ def _sqlite_events(engine: Engine) -> None:
             lock.release()
 
 
-def _checkpoint(dbapi_conn: Any) -> None:
+def _checkpoint(dbapi_conn: Any) -> tuple[int, int, int] | None:
+    """PASSIVE checkpoint: (busy, frames in the WAL, frames copied), None if it failed."""
     try:
-        dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        busy, frames, copied = dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return busy, frames, copied
     except sqlite3.Error as err:  # the automatic checkpoint is still there
         log.warning("WAL checkpoint failed: %s", type(err).__name__)
+        return None
 
 
 def _begin(conn: Any, sql: str) -> None:
