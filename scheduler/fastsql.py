@@ -40,11 +40,11 @@ class Prepared:
         """`keys`: for an INSERT without values(), the columns the parameters carry."""
         self._statement = statement
         self._keys = list(keys) if keys is not None else None
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._compiled: dict[tuple[type[Dialect], str], _Compiled] = {}
         self._lock = threading.Lock()
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        key = (dialect.name, dialect.paramstyle)
+        key = (type(dialect), dialect.paramstyle)
         found = self._compiled.get(key)
         if found is not None:
             return found
@@ -91,12 +91,28 @@ class Prepared:
             raise DBAPIError.instance(
                 c.sql,
                 None,
-                err,
+                terse(err),
                 conn.dialect.loaded_dbapi.Error,
                 hide_parameters=True,
                 connection_invalidated=lost,
                 dialect=conn.dialect,
-            ) from err
+            ) from None
+        except BaseException:
+            # Interrupted mid-statement (a worker timeout, SystemExit): the connection is in
+            # an unknown state, so it must not go back to the pool.
+            conn.invalidate()
+            raise
         finally:
             cursor.close()
         return tuple(row) if row is not None else None
+
+
+def terse(err: BaseException) -> BaseException:
+    """`err` without PostgreSQL's DETAIL, which quotes row values ("Failing row contains
+    (…)", "Key (…)=(…)") and so personal data; other errors are returned unchanged."""
+    diag = getattr(err, "diag", None)
+    if diag is None or not (diag.message_detail or diag.context):
+        return err
+    short = type(err)(f"{diag.sqlstate}: {diag.message_primary}")
+    short.__traceback__ = err.__traceback__
+    return short

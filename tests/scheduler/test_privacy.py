@@ -94,3 +94,21 @@ def test_database_errors_carry_no_parameters(engine: Any) -> None:
     with write() as s, pytest.raises(IntegrityError) as err:
         s.execute(insert(BookingEvent), row)
     assert "booking_events" in str(err.value) and DETAIL not in str(err.value)
+
+
+def test_database_errors_quote_no_row_values(engine: Any) -> None:
+    """PostgreSQL's DETAIL quotes the failing row ("Failing row contains …"): it is cut."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from scheduler import db
+    from scheduler.models import Booking
+
+    table: Any = Booking.__table__
+    row = {c.key: None for c in table.columns if c.key != "id"}
+    row.update(reference="ABCDEFGH", applicant_name_masked=NAME, village=DETAIL)
+    _, write = db.session_factories(engine)
+    with write() as s, pytest.raises(IntegrityError) as err:  # item_code is NOT NULL
+        s.execute(insert(table), row)
+    text = str(err.value)
+    assert "bookings" in text and NAME not in text and DETAIL not in text
