@@ -43,17 +43,19 @@ class Protector:
         msg = purpose.encode() + b"\x00" + value.encode()
         return hmac.new(self._hash_key, msg, hashlib.sha256).hexdigest()
 
-    def encrypt(self, value: str) -> str:
+    def encrypt(self, value: str, *, field: str) -> str:
+        """A token for `value` stored in column `field`; the name is authenticated with it,
+        so a token copied into another column or swapped with another does not decrypt."""
         nonce = os.urandom(_NONCE_BYTES)  # random 96-bit nonces: safe far beyond our volume
-        sealed = self._gcm.encrypt(nonce, value.encode(), None)
+        sealed = self._gcm.encrypt(nonce, value.encode(), field.encode())
         return _GCM_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
-    def decrypt(self, token: str) -> str:
+    def decrypt(self, token: str, *, field: str) -> str:
         try:
             if token.startswith(_GCM_PREFIX):
                 raw = base64.urlsafe_b64decode(token[len(_GCM_PREFIX) :])
                 nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-                return self._gcm.decrypt(nonce, sealed, None).decode()
+                return self._gcm.decrypt(nonce, sealed, field.encode()).decode()
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidTag, InvalidToken, ValueError):
             raise ValueError("field cannot be decrypted with this key") from None

@@ -303,14 +303,20 @@ def visits() -> Any:
     for b in rows:
         view = svc.to_dict(b, now)
         view.update(
-            name=p.decrypt(b.applicant_name_enc) if own else b.applicant_name_masked,
-            phone_full=p.decrypt(b.phone_enc) if own else b.phone_masked,
-            booker_phone_full=(p.decrypt(b.booker_phone_enc) if own else b.booker_phone_masked)
+            name=p.decrypt(b.applicant_name_enc, field="applicant_name_enc")
+            if own
+            else b.applicant_name_masked,
+            phone_full=p.decrypt(b.phone_enc, field="phone_enc") if own else b.phone_masked,
+            booker_phone_full=(
+                p.decrypt(b.booker_phone_enc, field="booker_phone_enc")
+                if own
+                else b.booker_phone_masked
+            )
             if b.booker_phone_enc
             else None,
             booker_relationship=b.booker_relationship,
             village=b.village,
-            detail=p.decrypt(b.address_detail_enc) if own else "",
+            detail=p.decrypt(b.address_detail_enc, field="address_detail_enc") if own else "",
             reason=dict(REASONS).get(b.reason, b.reason),
         )
         cards.append(view)
