@@ -419,3 +419,23 @@ def test_purge_erases_personal_data_of_old_finished_bookings(
         with pytest.raises(Exception) as err:
             service.lookup(s, old.reference, "1234")
     assert err.value.status == 404  # type: ignore[attr-defined]
+
+
+def test_a_reference_collision_is_retried_without_a_second_place(
+    service: BookingService, seeded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a new reference is taken already, create draws another; one place is taken."""
+    from scheduler import identity
+
+    with seeded() as s:
+        first = service.create(s, req(), now=NOW)
+        drawn = iter([first.reference, "ZZZZ0000"])
+        monkeypatch.setattr(identity, "new_reference", lambda: next(drawn))
+        who = {"name": "李四", "id_number": make_id(date(1939, 1, 1)), "phone": "13700001111"}
+        second = service.create(s, req(applicant=who), now=NOW)
+        s.commit()
+        assert second.reference == "ZZZZ0000"
+        slot = s.scalars(
+            select(Slot).where(Slot.zone_code == "west", Slot.date == DAY, Slot.half_day == "am")
+        ).one()
+        assert slot.booked == 2
