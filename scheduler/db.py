@@ -14,10 +14,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
-from scheduler.fastsql import terse
+from scheduler.fastsql import as_sqlalchemy_error, terse
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,16 +58,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "handle_error")
     def _without_row_values(ctx: Any) -> None:
-        short = terse(ctx.original_exception)
-        if short is not ctx.original_exception:
-            raise DBAPIError.instance(
-                ctx.statement,
-                None,
-                short,
-                ctx.dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=ctx.is_disconnect,
-                dialect=ctx.dialect,
+        err = ctx.original_exception
+        if terse(err) is not err:
+            raise as_sqlalchemy_error(
+                ctx.statement, err, ctx.dialect, invalidated=ctx.is_disconnect
             ) from None
 
     return engine
@@ -182,7 +175,7 @@ def _begin(conn: Any, sql: str) -> None:
     try:
         conn.connection.dbapi_connection.execute(sql)
     except sqlite3.Error as err:
-        raise DBAPIError.instance(sql, None, err, sqlite3.Error, dialect=conn.dialect) from err
+        raise as_sqlalchemy_error(sql, err, conn.dialect) from err
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:

@@ -88,15 +88,7 @@ class Prepared:
             lost = conn.dialect.is_disconnect(err, dbapi_conn.dbapi_connection, cursor)
             if lost:
                 conn.invalidate(err)
-            raise DBAPIError.instance(
-                c.sql,
-                None,
-                terse(err),
-                conn.dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=lost,
-                dialect=conn.dialect,
-            ) from None
+            raise as_sqlalchemy_error(c.sql, err, conn.dialect, invalidated=lost) from None
         except BaseException:
             # Interrupted mid-statement (a worker timeout, SystemExit): the connection is in
             # an unknown state, so it must not go back to the pool.
@@ -105,6 +97,22 @@ class Prepared:
         finally:
             cursor.close()
         return tuple(row) if row is not None else None
+
+
+def as_sqlalchemy_error(
+    statement: str | None, err: BaseException, dialect: Dialect, *, invalidated: bool = False
+) -> BaseException:
+    """The SQLAlchemy exception for driver error `err` (IntegrityError for an integrity
+    error, and so on), with neither statement parameters nor quoted row values."""
+    return DBAPIError.instance(
+        statement,
+        None,
+        terse(err),
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
 
 
 def terse(err: BaseException) -> BaseException:
