@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from booking_support import REPO, make_app, small_catalog
+from booking_support import make_app, small_catalog
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -22,26 +19,11 @@ pytestmark = pytest.mark.browser
 ITEM = "resident-pension-claim"
 
 
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real guide, built once with MkDocs (booking.js included via mkdocs.yml)."""
-    out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert 'class="ot-booking"' in (out / "items" / ITEM / "index.html").read_text(encoding="utf-8")
-    return out
-
-
 @pytest.fixture
 def served(tmp_path: Path, built_site: Path) -> Iterator[tuple[str, Any]]:
     """Site + API on one origin on loopback (SQLite)."""
+    form_page = built_site / "items" / ITEM / "index.html"
+    assert 'class="ot-booking"' in form_page.read_text(encoding="utf-8")
     db_path = tmp_path / "browser.sqlite3"
     from scheduler import db
 
