@@ -12,16 +12,30 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import identity
 from scheduler.errors import Conflict, Forbidden, InvalidField, NotEligible, NotFound, SlotFull
-from scheduler.fastsql import Prepared
+from scheduler.fastsql import Prepared, violated_constraint
 from scheduler.models import (
     ACTIVE,
     HALF_DAY_ZH,
+    ONE_ACTIVE_PER_PERSON_ITEM,
     STATUS_ZH,
     Booking,
     BookingEvent,
@@ -93,6 +107,70 @@ _TAKE_IN_TOWN = Prepared(
         select(ZoneTown.zone_code).where(ZoneTown.town_code == bindparam("town")).scalar_subquery()
     )
 )
+
+
+def _book_at_once_stmt() -> Any:
+    """PostgreSQL: take a place, insert the booking and its "created" event, one statement.
+
+    The same guard as `_TAKE_IN_TOWN` (`booked < capacity` in one UPDATE), with two more
+    conditions so that nothing is taken for a booking that could not be inserted: no
+    active booking of the person for the item, and the reference not in use. A
+    statement is atomic, so without a transaction around it (autocommit) it is one
+    round trip instead of four. Parameters are the booking's columns, the event's
+    columns prefixed "event_", and "town".
+    """
+    b, s = _BOOKINGS.c, _SLOTS.c
+
+    def value(column: Any, name: str) -> Any:
+        # In INSERT … SELECT, PostgreSQL gives an untyped parameter (None, say) the
+        # type of the column it goes to.
+        return bindparam(name, type_=column.type)
+
+    zone = select(ZoneTown.zone_code).where(ZoneTown.town_code == bindparam("town"))
+    place = (
+        update(_SLOTS)
+        .where(
+            s.zone_code == zone.scalar_subquery(),
+            s.date == bindparam("date"),
+            s.half_day == bindparam("half_day"),
+            s.booked < s.capacity,
+            ~exists().where(b.reference == bindparam("reference")),
+            ~exists().where(
+                b.id_hash == bindparam("id_hash"),
+                b.item_code == bindparam("item_code"),
+                # The partial index's rule in literals: with parameters a prepared plan
+                # could not use that index.
+                b.status.in_([literal_column(f"'{st.value}'") for st in ACTIVE]),
+            ),
+        )
+        .values(booked=s.booked + 1)
+        .returning(s.id, s.zone_code)
+        .cte("place")
+    )
+    keys = [k for k in _BOOKING_KEYS if k not in {"slot_id", "zone_code"}]
+    booking = (
+        insert(_BOOKINGS)
+        .from_select(
+            ["slot_id", "zone_code", *keys],
+            select(place.c.id, place.c.zone_code, *(value(b[k], k) for k in keys)),
+        )
+        .returning(b.id, b.slot_id, b.zone_code)
+        .cte("booking")
+    )
+    event_keys = [k for k in _EVENT_KEYS if k != "booking_id"]
+    event = (
+        insert(_EVENTS)
+        .from_select(
+            ["booking_id", *event_keys],
+            select(booking.c.id, *(value(_EVENTS.c[k], "event_" + k) for k in event_keys)),
+        )
+        .cte("event")
+    )
+    # PostgreSQL runs every data-modifying WITH clause, read or not.
+    return select(booking.c.id, booking.c.slot_id, booking.c.zone_code).add_cte(event)
+
+
+_BOOK_AT_ONCE = Prepared(_book_at_once_stmt())
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,8 +467,12 @@ class BookingService:
         if zone is None:
             assert town is not None
             zone = self.zone_of(db, town)  # raises when the township has no zone
+        raise self._full(db, zone, day, half_day, now)
+
+    def _full(self, db: Db, zone: str, day: date, half_day: str, now: datetime) -> SlotFull:
+        """The answer to a request for a half-day without room: the next ones with room."""
         alts = self.alternatives(db, zone, day, half_day, now)
-        raise SlotFull(
+        return SlotFull(
             "所选时段已约满，请改选其他日期。" if alts else "近期上门名额已约满，请拨打12345登记。",
             field="date",
             extra={"alternatives": [a.as_dict() for a in alts]},
@@ -525,28 +607,13 @@ class BookingService:
         event = self._event_row(
             "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
         )
-        # The hot path of the service: prepared statements on the connection,
-        # no savepoint (ON CONFLICT DO NOTHING instead), no ORM unit of work.
+        # The hot path of the service: prepared statements on the connection, no ORM
+        # unit of work, no savepoint.
         conn = connection_of(db)
-        row["slot_id"], row["zone_code"] = self._take_place(
-            conn, req.date, req.half_day, now, town=req.address.town_code
-        )
-        insert_booking = _INSERT_BOOKING[conn.dialect.name]
-        for _attempt in range(5):
-            row["reference"] = identity.new_reference()
-            inserted = insert_booking.first(conn, row)
-            if inserted is not None:
-                booking_id = int(inserted[0])
-                break
-            # A unique rule held: the partial index (one active booking per person and
-            # item) or, once in a trillion, the reference; only the first is the caller's.
-            if self._active_duplicate(conn, id_hash, item.code):
-                self._release_place(conn, row["slot_id"])
-                raise _duplicate()
-        else:  # pragma: no cover - 40-bit references colliding five times
-            raise RuntimeError("could not allocate a unique reference")
-        event["booking_id"] = booking_id
-        _INSERT_EVENT.first(conn, event)
+        if conn.dialect.name == "postgresql":
+            booking_id = self._insert_at_once(conn, row, event, now)
+        else:
+            booking_id = self._insert_in_steps(conn, row, event, now)
         log.info(
             "booking %s created channel=%s item=%s", row["reference"], actor.channel, item.code
         )
@@ -562,6 +629,73 @@ class BookingService:
             applicant_name_masked=row["applicant_name_masked"],
             phone_masked=row["phone_masked"],
             needs_phone_check=elig.needs_phone_check,
+        )
+
+    def _insert_in_steps(
+        self, conn: Connection, row: dict[str, Any], event: dict[str, Any], now: datetime
+    ) -> int:
+        """Take a place, insert the booking (ON CONFLICT DO NOTHING), then its event;
+        `row` gets the slot, zone and reference. Run in the caller's transaction."""
+        row["slot_id"], row["zone_code"] = self._take_place(
+            conn, row["date"], row["half_day"], now, town=row["town_code"]
+        )
+        insert_booking = _INSERT_BOOKING[conn.dialect.name]
+        for _attempt in range(5):
+            row["reference"] = identity.new_reference()
+            inserted = insert_booking.first(conn, row)
+            if inserted is not None:
+                event["booking_id"] = int(inserted[0])
+                _INSERT_EVENT.first(conn, event)
+                return int(inserted[0])
+            # A unique rule held: the partial index (one active booking per person and
+            # item) or, once in a trillion, the reference; only the first is the caller's.
+            if self._active_duplicate(conn, row["id_hash"], row["item_code"]):
+                self._release_place(conn, row["slot_id"])
+                raise _duplicate()
+        raise RuntimeError("could not allocate a unique reference")  # pragma: no cover
+
+    def _insert_at_once(
+        self, conn: Connection, row: dict[str, Any], event: dict[str, Any], now: datetime
+    ) -> int:
+        """PostgreSQL: `_BOOK_AT_ONCE`, one statement; `row` gets the slot, zone and
+        reference. When nothing was taken, say why, in the order `_insert_in_steps`
+        finds it: no room, then a duplicate; else the reference was in use, try another.
+        """
+        params = {**row, "town": row["town_code"]}
+        params.update({"event_" + k: v for k, v in event.items()})
+        for _attempt in range(5):
+            row["reference"] = params["reference"] = identity.new_reference()
+            try:
+                got = _BOOK_AT_ONCE.first(conn, params)
+            except IntegrityError as err:
+                # Two requests of one person for one item at the same moment: both passed
+                # the NOT EXISTS, the unique index stopped the second and the statement,
+                # place included, was undone. The transaction, if any, is aborted; the
+                # caller rolls it back as after any error.
+                if violated_constraint(err) == ONE_ACTIVE_PER_PERSON_ITEM:
+                    raise _duplicate() from None
+                raise
+            if got is not None:
+                row["slot_id"], row["zone_code"] = int(got[1]), str(got[2])
+                return int(got[0])
+            zone = self.zone_of(conn, row["town_code"])  # raises when the township has none
+            if not self._has_room(conn, zone, row["date"], row["half_day"]):
+                raise self._full(conn, zone, row["date"], row["half_day"], now)
+            if self._active_duplicate(conn, row["id_hash"], row["item_code"]):
+                raise _duplicate()
+        raise RuntimeError("could not allocate a unique reference")  # pragma: no cover
+
+    def _has_room(self, db: Db, zone: str, day: date, half_day: str) -> bool:
+        return (
+            db.scalar(
+                select(Slot.id).where(
+                    Slot.zone_code == zone,
+                    Slot.date == day,
+                    Slot.half_day == half_day,
+                    Slot.booked < Slot.capacity,
+                )
+            )
+            is not None
         )
 
     def _active_duplicate(self, db: Db, id_hash: str, item_code: str) -> bool:

@@ -178,6 +178,21 @@ def _begin(conn: Any, sql: str) -> None:
         raise as_sqlalchemy_error(sql, err, conn.dialect) from err
 
 
+def single_statement_engine(engine: Engine) -> Engine:
+    """Connections for writes done in one statement, which is atomic by itself.
+
+    On PostgreSQL an engine of its own, whose connections are in autocommit from the
+    start: no BEGIN and COMMIT round trips, and nothing to switch at checkout and back at
+    checkin (switching the connections of a shared pool cost 0.15 ms a request). On
+    SQLite the write engine: a write must begin IMMEDIATE, under the writer lock.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine.execution_options(**WRITE)
+    url = engine.url.render_as_string(hide_password=False)
+    # Nothing to roll back when a connection comes back: it never holds a transaction.
+    return make_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+
+
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:
     """(read, write) session factories; the write one begins IMMEDIATE on SQLite."""
     read = sessionmaker(bind=engine, expire_on_commit=False)

@@ -123,4 +123,14 @@ def terse(err: BaseException) -> BaseException:
         return err
     short = type(err)(f"{diag.sqlstate}: {diag.message_primary}")
     short.__traceback__ = err.__traceback__
+    short.constraint_name = diag.constraint_name  # type: ignore[attr-defined]
     return short
+
+
+def violated_constraint(err: DBAPIError) -> str | None:
+    """The name of the constraint or unique index that PostgreSQL reports `err` broke."""
+    orig = err.orig
+    found = getattr(orig, "constraint_name", None)  # set by terse()
+    if found is None and getattr(orig, "diag", None) is not None:
+        found = orig.diag.constraint_name  # type: ignore[union-attr]
+    return found

@@ -46,6 +46,7 @@ HOLDING = (Status.PENDING, Status.CONFIRMED, Status.SCHEDULED, Status.DONE, Stat
 HALF_DAYS = ("am", "pm")
 HALF_DAY_ZH = {"am": "上午", "pm": "下午"}
 _ACTIVE_SQL = "status IN ('pending', 'confirmed', 'scheduled')"
+ONE_ACTIVE_PER_PERSON_ITEM = "uq_bookings_active_person_item"  # the unique index's name
 
 
 class Zone(Base):
@@ -119,7 +120,7 @@ class Booking(Base):
     __table_args__ = (
         # One active booking per person and item: a database rule, so it holds under races.
         Index(
-            "uq_bookings_active_person_item",
+            ONE_ACTIVE_PER_PERSON_ITEM,
             "id_hash",
             "item_code",
             unique=True,

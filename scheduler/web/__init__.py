@@ -31,6 +31,9 @@ class OneTrip:
         self.read_session, self.write_session = db.session_factories(self.engine)
         # Core connections for writes that need no ORM session (begin IMMEDIATE on SQLite).
         self.write_engine = self.engine.execution_options(**db.WRITE)
+        # Writes of one statement (a booking without an Idempotency-Key): on PostgreSQL,
+        # autocommit connections of their own; on SQLite, the write engine.
+        self.single_statement_engine = db.single_statement_engine(self.engine)
         secret = app.config["SECRET_KEY"]
         secret_bytes = secret.encode() if isinstance(secret, str) else secret
         data = dict(app.config.get("BOOKING") or {})
@@ -47,6 +50,11 @@ class OneTrip:
             geocoder = _gazetteer_geocoder()
         self.service = BookingService(catalog, self.settings, Protector(secret_bytes), geocoder)
         self.limiter = RateLimiter()
+
+    def dispose(self) -> None:
+        """Close the pooled database connections."""
+        self.engine.dispose()
+        self.single_statement_engine.dispose()
 
 
 def _gazetteer_geocoder() -> Any:

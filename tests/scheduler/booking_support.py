@@ -363,7 +363,7 @@ def app(db_url: str, catalog: SmallCatalog, tmp_path: Path) -> Iterator[Flask]:
     (site / "index.html").write_text("<h1>办事指南</h1>", encoding="utf-8")
     application = make_app(db_url, catalog, site)
     yield application
-    application.extensions["onetrip"].engine.dispose()
+    application.extensions["onetrip"].dispose()
 
 
 @pytest.fixture

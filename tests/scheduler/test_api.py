@@ -250,7 +250,7 @@ def test_lookup_is_rate_limited(db_url: str, catalog: Any, tmp_path: Any) -> Non
     assert (
         client.get("/api/bookings/ZZZZZZZZ?phone_last4=1234").get_json()["error"] == "rate_limited"
     )
-    app.extensions["onetrip"].engine.dispose()
+    app.extensions["onetrip"].dispose()
 
 
 def test_ineligible_names_nearest_station(client: FlaskClient, app: Flask) -> None:

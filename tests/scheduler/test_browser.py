@@ -35,7 +35,7 @@ def served(tmp_path: Path, built_site: Path) -> Iterator[tuple[str, Any]]:
     yield f"http://127.0.0.1:{srv.server_port}", app
     srv.shutdown()
     thread.join()
-    app.extensions["onetrip"].engine.dispose()
+    app.extensions["onetrip"].dispose()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -14,6 +15,7 @@ import requests
 from booking_support import (
     NOW,
     SECRET,
+    TABLES,
     first_date,
     make_id,
     make_phone,
@@ -23,12 +25,12 @@ from booking_support import (
     test_settings,
 )
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from werkzeug.serving import make_server
 
 from scheduler import db
 from scheduler.booking import Actor, BookingService
-from scheduler.errors import SlotFull
+from scheduler.errors import Conflict, SlotFull
 from scheduler.models import Booking, IdempotencyRecord, Slot
 from scheduler.protect import Protector
 from scheduler.schemas import BookingRequest
@@ -213,4 +215,69 @@ def test_opposite_moves_neither_deadlock_nor_leak_places(db_url: str) -> None:
             select(Slot.booked).where(Slot.zone_code == "west", Slot.date == day)
         ).all()
         assert sorted(booked) == [1, 1]
+    engine.dispose()
+
+
+def test_same_person_twice_at_once(app: Flask, server: str) -> None:
+    """Ten simultaneous identical requests without an Idempotency-Key (a double tap on a
+    client that sends none): one booking, nine duplicate answers, one place taken."""
+    day = first_date(app)
+    results = post_all(server, [payload(date=day)] * 10)
+    assert sorted(r.status_code for r in results) == [201] + [409] * 9, [r.text for r in results]
+    assert {r.json()["error"] for r in results if r.status_code == 409} == {"duplicate_booking"}
+    assert count(app, Booking) == 1
+    with app.extensions["onetrip"].read_session() as s:
+        assert s.scalar(select(func.sum(Slot.booked))) == 1
+
+
+@pytest.mark.postgres
+def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL: while one booking of a person is not yet committed, the same person's
+    second booking (another half-day) passes the duplicate check, waits on the unique
+    index, and once the first commits is answered "duplicate" with its place given back."""
+    truncated = create_engine(postgres_url)
+    with truncated.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    truncated.dispose()
+    engine, write, svc = seeded_service(postgres_url)
+    day = "2026-06-02"
+    first = write()
+    svc.create(first, BookingRequest.model_validate(payload(date=day), strict=False), now=NOW)
+    outcome: list[str] = []
+
+    def second() -> None:
+        body = payload(date=day, half_day="pm")
+        with engine.connect() as conn:
+            try:
+                svc.create(conn, BookingRequest.model_validate(body, strict=False), now=NOW)
+                conn.commit()
+                outcome.append("created")
+            except Conflict as err:
+                outcome.append(err.code)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with engine.connect() as watch:  # until the second waits for the first's index entry
+        for _ in range(500):
+            waiting = watch.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting == 1
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert outcome == ["duplicate_booking"]
+    with write() as s:
+        rows = s.execute(
+            select(Slot.half_day, Slot.booked).where(
+                Slot.zone_code == "west", Slot.date == date(2026, 6, 2)
+            )
+        )
+        assert {half: booked for half, booked in rows} == {"am": 1, "pm": 0}
+        assert s.scalar(select(func.count()).select_from(Booking)) == 1
     engine.dispose()

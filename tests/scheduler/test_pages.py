@@ -303,4 +303,4 @@ def test_site_dir_may_be_relative(
     assert "事项页" in client.get("/items/x/").get_data(as_text=True)
     assert client.get("/items/x").status_code == 302
     assert client.get("/items/nothing/").status_code == 404
-    app.extensions["onetrip"].engine.dispose()
+    app.extensions["onetrip"].dispose()
