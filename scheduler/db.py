@@ -6,6 +6,7 @@ import fcntl
 import itertools
 import logging
 import os
+import select
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from scheduler.fastsql import as_sqlalchemy_error, terse
@@ -53,8 +55,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _sqlite_events(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine, "checkout", _drop_if_closed_by_server)
 
     @event.listens_for(engine, "handle_error")
     def _without_row_values(ctx: Any) -> None:
@@ -65,6 +68,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             ) from None
 
     return engine
+
+
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout: give up a connection the server has closed (a restart, a backend
+    terminated by an administrator), so that the pool opens a new one.
+
+    SQLAlchemy's pool_pre_ping asks with a round trip, one more on every request. A
+    server that closes a connection sends its FATAL message and then FIN, so the socket
+    of such a connection is readable while a healthy idle one has nothing to read: one
+    poll without waiting tells them apart. Neither way notices a peer that vanished
+    without a word (that shows as an error on first use, and SQLAlchemy then drops the
+    whole pool).
+    """
+    if dbapi_conn.closed:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection or sent an unrequested message")
 
 
 class WriterLock:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from scheduler import db
 from scheduler.models import Zone
@@ -64,3 +67,35 @@ def test_a_core_connection_can_write_twice(tmp_path: Path) -> None:
         s.commit()
         assert s.scalars(select(Zone.code).order_by(Zone.code)).all() == ["a", "b", "c"]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_pool_replaces_a_connection_the_server_closed(postgres_url: str) -> None:
+    """A backend terminated while its connection sat in the pool (as on a server restart)
+    is noticed at checkout, without a ping, and replaced: the next use just works."""
+    engine = db.make_engine(postgres_url, pool_size=1)
+    with engine.connect() as conn:
+        old_pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(postgres_url, poolclass=NullPool)
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": old_pid})
+        for _ in range(500):  # termination is asynchronous
+            if not conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": old_pid}
+            ):
+                break
+            time.sleep(0.01)
+    time.sleep(0.05)  # the FATAL message and FIN reach our socket
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) != old_pid
+    # Without the check the pool would have handed out the dead connection.
+    event.remove(engine, "checkout", db._drop_if_closed_by_server)
+    with engine.connect() as conn:
+        live_pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    with admin.connect() as conn:
+        conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": live_pid})
+    time.sleep(0.3)
+    with pytest.raises(OperationalError), engine.connect() as conn:
+        conn.scalar(text("SELECT 1"))
+    engine.dispose()
+    admin.dispose()
