@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -30,7 +31,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler import identity
-from scheduler.errors import Conflict, Forbidden, InvalidField, NotEligible, NotFound, SlotFull
+from scheduler.errors import (
+    Conflict,
+    Forbidden,
+    InvalidField,
+    LookupLocked,
+    NotEligible,
+    NotFound,
+    SlotFull,
+)
 from scheduler.fastsql import Prepared, violated_constraint
 from scheduler.models import (
     ACTIVE,
@@ -69,7 +78,12 @@ _BOOKINGS: Table = Booking.__table__  # type: ignore[assignment]
 _EVENTS: Table = BookingEvent.__table__  # type: ignore[assignment]
 # Prepared statements: compiled once per dialect, run on the DBAPI cursor (fastsql).
 _SLOTS: Table = Slot.__table__  # type: ignore[assignment]
-_BOOKING_KEYS = tuple(c.key for c in _BOOKINGS.columns if c.key != "id")
+# Columns a new booking leaves at their defaults (NULL, 0): set by planning or look-ups.
+_SET_LATER = {"id", "window_start", "window_end", "assigned_clerk_id"} | {
+    "lookup_failures",
+    "lookup_failed_at",
+}
+_BOOKING_KEYS = tuple(c.key for c in _BOOKINGS.columns if c.key not in _SET_LATER)
 _EVENT_KEYS = tuple(c.key for c in _EVENTS.columns if c.key != "id")
 # A booking that breaks a unique rule inserts nothing and returns no id: no savepoint
 # and no IntegrityError to recover from. Without a conflict target this covers every
@@ -598,9 +612,6 @@ class BookingService:
             "needs_phone_check": elig.needs_phone_check,
             "date": req.date,
             "half_day": req.half_day,
-            "window_start": None,
-            "window_end": None,
-            "assigned_clerk_id": None,
             "created_at": stamp,
             "updated_at": stamp,
         }
@@ -741,14 +752,53 @@ class BookingService:
             raise _not_found()
         return booking
 
-    def lookup(self, session: Session, reference: str, phone_last4: str) -> Booking:
-        """A resident's own booking; a wrong phone suffix looks just like an unknown reference."""
+    def lookup(
+        self, session: Session, reference: str, phone_last4: str, *, now: datetime
+    ) -> Booking:
+        """A resident's own booking; a wrong phone suffix looks just like an unknown
+        reference (`WrongPhoneSuffix` is a `NotFound`; the caller counts it with
+        `count_failed_lookup`). A reference with too many recent failures is locked."""
         ref = identity.normalize_reference(reference)
         booking = session.scalar(select(Booking).where(Booking.reference == ref)) if ref else None
         expected = booking.phone_masked[-4:] if booking is not None else "0000"
-        if not hmac.compare_digest(expected.encode(), phone_last4.encode()) or booking is None:
+        right = hmac.compare_digest(expected.encode(), phone_last4.encode())
+        if booking is None:
             raise _not_found()
+        if self._lookup_locked(booking, now):
+            minutes = self.settings.lookup_lockout_minutes
+            raise LookupLocked(
+                f"该预约号的手机号后四位已输错多次，{minutes}分钟内暂停查询和修改；"
+                "如需帮助请拨打12345，由工作人员核实身份后办理。"
+            )
+        if not right:
+            raise WrongPhoneSuffix(booking.id)
         return booking
+
+    def _lookup_locked(self, booking: Booking, now: datetime) -> bool:
+        last = booking.lookup_failed_at
+        return (
+            last is not None
+            and booking.lookup_failures >= self.settings.lookup_failures_allowed
+            and last > utc_naive(now) - timedelta(minutes=self.settings.lookup_lockout_minutes)
+        )
+
+    def count_failed_lookup(self, db: Db, booking_id: int, *, now: datetime) -> None:
+        """One more look-up with a wrong phone suffix; failures older than the lock-out
+        window before it are forgotten."""
+        stamp = utc_naive(now)
+        since = stamp - timedelta(minutes=self.settings.lookup_lockout_minutes)
+        b = _BOOKINGS.c
+        db.execute(
+            update(_BOOKINGS)
+            .where(b.id == booking_id)
+            .values(
+                lookup_failures=case(
+                    (or_(b.lookup_failed_at.is_(None), b.lookup_failed_at <= since), 1),
+                    else_=b.lookup_failures + 1,
+                ),
+                lookup_failed_at=stamp,
+            )
+        )
 
     def search(self, session: Session, text: str, *, limit: int = 50) -> list[Booking]:
         """Staff search: a reference, a full mobile number or its masked form (138****1234)."""
@@ -1109,6 +1159,15 @@ def _duplicate() -> Conflict:
         "该申请人已有同一事项的有效预约，请勿重复预约；如需改期请用原预约号操作。",
         code="duplicate_booking",
     )
+
+
+class WrongPhoneSuffix(NotFound):
+    """A look-up of an existing booking with the wrong phone suffix: answered exactly
+    like an unknown reference, and counted by the caller (`count_failed_lookup`)."""
+
+    def __init__(self, booking_id: int) -> None:
+        super().__init__(_not_found().message_zh)
+        self.booking_id = booking_id
 
 
 def _not_found() -> NotFound:

@@ -57,6 +57,13 @@ class NotFound(BookingError):
     code = "not_found"
 
 
+class LookupLocked(BookingError):
+    """Too many look-ups of one reference with a wrong phone suffix (429)."""
+
+    status = 429
+    code = "lookup_locked"
+
+
 class Forbidden(BookingError):
     status = 403
     code = "forbidden"

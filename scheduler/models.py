@@ -176,6 +176,10 @@ class Booking(Base):
 
     created_at: Mapped[datetime] = mapped_column(DateTime)  # UTC, naive
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # Look-ups with a wrong phone suffix since `lookup_failed_at` (UTC, naive, the last
+    # one); too many lock the reference against look-ups for a while.
+    lookup_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    lookup_failed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="BookingEvent.id"

@@ -67,6 +67,10 @@ class BookingSettings:
     max_body_bytes: int = 16 * 1024
     lookup_rate: tuple[int, int] = (20, 60)  # requests per seconds, per client address
     write_rate: tuple[int, int] = (30, 60)
+    # A reference whose phone suffix was given wrong this many times is locked against
+    # look-ups (from any address) until this many minutes after the last failure.
+    lookup_failures_allowed: int = 10
+    lookup_lockout_minutes: int = 60
     alternatives: int = 5
     zones: tuple[Zone, ...] = field(default_factory=tuple)
 
@@ -87,9 +91,18 @@ class BookingSettings:
                 )
                 for r in data["eligibility"]
             )
-        for key in ("horizon_days", "visits_per_clerk_half_day", "max_body_bytes", "alternatives"):
+        for key in (
+            "horizon_days",
+            "visits_per_clerk_half_day",
+            "max_body_bytes",
+            "alternatives",
+            "lookup_failures_allowed",
+            "lookup_lockout_minutes",
+        ):
             if key in data:
                 updates[key] = int(data[key])
+                if updates[key] < 1 and key.startswith("lookup_"):
+                    raise ValueError(f"booking setting {key} must be at least 1")
         if "cutoff" in data:
             hh, mm = str(data["cutoff"]).split(":")
             updates["cutoff"] = time(int(hh), int(mm))
@@ -112,6 +125,8 @@ _KEYS = {
     "max_body_bytes",
     "lookup_rate",
     "write_rate",
+    "lookup_failures_allowed",
+    "lookup_lockout_minutes",
     "alternatives",
     "zones",
 }

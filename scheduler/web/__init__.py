@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
 
 from scheduler import db
-from scheduler.booking import BookingService
+from scheduler.booking import BookingService, WrongPhoneSuffix
 from scheduler.protect import Protector
 from scheduler.settings import BookingSettings, load_file
 from scheduler.web.ratelimit import RateLimiter
@@ -137,3 +138,19 @@ def db_session() -> Any:
         factory = state.read_session if request.method in ("GET", "HEAD") else state.write_session
         g.db_session = factory()
     return g.db_session
+
+
+def resident_lookup(session: Any, reference: str, phone_last4: str, *, now: datetime) -> Any:
+    """The service's look-up for a resident; a wrong phone suffix is counted against the
+    reference and committed on its own before the 404 goes out."""
+    state = ot()
+    try:
+        return state.service.lookup(session, reference, phone_last4, now=now)
+    except WrongPhoneSuffix as err:
+        # End the request's transaction first: on SQLite a write session holds the
+        # writer lock, which the count's own transaction needs.
+        session.rollback()
+        with state.write_engine.connect() as conn:
+            state.service.count_failed_lookup(conn, err.booking_id, now=now)
+            conn.commit()
+        raise

@@ -14,7 +14,7 @@ from scheduler import idempotency
 from scheduler.booking import RESIDENT_WEB
 from scheduler.errors import BookingError, InvalidField
 from scheduler.schemas import BookingRequest, CancelRequest, LookupRequest, MoveRequest
-from scheduler.web import db_session, ot
+from scheduler.web import db_session, ot, resident_lookup
 from scheduler.web.errors import json_error, validation_error
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -185,9 +185,9 @@ def create_booking() -> tuple[Response, int]:
 def get_booking(reference: str) -> Response:
     _only_args({"phone_last4"})
     q = LookupRequest.model_validate({"phone_last4": request.args.get("phone_last4", "")})
-    svc = ot().service
-    booking = svc.lookup(db_session(), reference, q.phone_last4)
-    return jsonify(svc.to_dict(booking, utcnow()))
+    svc, now = ot().service, utcnow()
+    booking = resident_lookup(db_session(), reference, q.phone_last4, now=now)
+    return jsonify(svc.to_dict(booking, now))
 
 
 @bp.post("/bookings/<reference>/cancel")
@@ -196,7 +196,7 @@ def cancel_booking(reference: str) -> Response:
     _only_args(set())
     req = body_as(CancelRequest)
     svc, session, now = ot().service, db_session(), utcnow()
-    booking = svc.lookup(session, reference, req.phone_last4)
+    booking = resident_lookup(session, reference, req.phone_last4, now=now)
     svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
     session.commit()
     return jsonify(svc.to_dict(booking, now))
@@ -208,7 +208,7 @@ def move_booking(reference: str) -> Response:
     _only_args(set())
     req = body_as(MoveRequest)
     svc, session, now = ot().service, db_session(), utcnow()
-    booking = svc.lookup(session, reference, req.phone_last4)
+    booking = resident_lookup(session, reference, req.phone_last4, now=now)
     svc.move(session, booking, req.date, req.half_day, now=now, actor=RESIDENT_WEB)
     session.commit()
     return jsonify(svc.to_dict(booking, now))

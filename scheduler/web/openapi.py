@@ -39,7 +39,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "请求体过大",
         415: "不是 application/json",
         422: "字段错误",
-        429: "请求太频繁",
+        429: "请求太频繁，或该预约号手机尾号输错次数过多（lookup_locked）",
     }
     return {str(c): _json(_ref(ErrorOut), text[c]) for c in codes}
 

@@ -10,7 +10,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from scheduler import idempotency
 from scheduler.booking import RESIDENT_WEB
 from scheduler.errors import BookingError, InvalidField
-from scheduler.web import csrf, db_session, ot
+from scheduler.web import csrf, db_session, ot, resident_lookup
 from scheduler.web.api import utcnow
 from scheduler.web.forms import (
     BOOKER_KINDS,
@@ -107,11 +107,10 @@ def lookup() -> Any:
         return render_template("error.html", status=429, message="查询太频繁，请稍后再试。"), 429
     source = request.form if request.method == "POST" else request.args
     reference, last4 = source.get("reference", ""), source.get("phone_last4", "")
-    svc = ot().service
     try:
         if not (len(last4) == 4 and last4.isdigit()):
             raise InvalidField("请填写手机号后四位。", field="phone_last4")
-        booking = svc.lookup(db_session(), reference, last4)
+        booking = resident_lookup(db_session(), reference, last4, now=utcnow())
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
     return _status_page(booking, last4)
@@ -145,7 +144,7 @@ def change(reference: str, action: str) -> Any:
     svc, session, now = ot().service, db_session(), utcnow()
     last4 = request.form.get("phone_last4", "")
     try:
-        booking = svc.lookup(session, reference, last4)
+        booking = resident_lookup(session, reference, last4, now=now)
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
     try:
@@ -164,6 +163,6 @@ def change(reference: str, action: str) -> Any:
         session.commit()
     except BookingError as err:
         session.rollback()
-        booking = svc.lookup(session, reference, last4)
+        booking = svc.lookup(session, reference, last4, now=now)
         return _status_page(booking, last4, err, err.status)
     return _status_page(booking, last4)

@@ -9,6 +9,9 @@ import pytest
 from booking_support import first_date, make_app, make_id, make_phone, payload
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from scheduler.models import Booking
 
 
 def book(
@@ -239,6 +242,29 @@ def test_wrong_suffix_looks_like_unknown_reference(client: FlaskClient, app: Fla
     assert wrong.data == unknown.data
     wrong = client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "0000"})
     assert wrong.status_code == 404
+
+
+def test_wrong_suffixes_lock_a_reference_whatever_the_address(
+    db_url: str, catalog: Any, tmp_path: Any
+) -> None:
+    """Wrong phone suffixes are counted per reference, through look-up and cancel alike;
+    after the allowed number the right one is refused too (429), and nothing changes."""
+    app = make_app(db_url, catalog, tmp_path, lookup_failures_allowed=3)
+    client = app.test_client()
+    ref = book(client, app).get_json()["reference"]
+    assert client.get(f"/api/bookings/{ref}?phone_last4=0000").status_code == 404
+    assert (
+        client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "0001"}).status_code == 404
+    )
+    assert client.get(f"/api/bookings/{ref}?phone_last4=0002").status_code == 404
+    r = client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "1234"})
+    assert r.status_code == 429 and r.get_json()["error"] == "lookup_locked"
+    assert "****" not in r.get_data(as_text=True)  # not even the masked phone
+    assert client.get(f"/api/bookings/{ref}?phone_last4=1234").status_code == 429
+    with app.extensions["onetrip"].read_session() as s:
+        booking = s.scalars(select(Booking).where(Booking.reference == ref)).one()
+        assert (booking.status, booking.lookup_failures) == ("pending", 3)
+    app.extensions["onetrip"].dispose()
 
 
 def test_lookup_is_rate_limited(db_url: str, catalog: Any, tmp_path: Any) -> None:

@@ -9,8 +9,15 @@ import pytest
 from booking_support import NOW, make_id, make_phone, payload, test_settings
 from sqlalchemy import select
 
-from scheduler.booking import SYSTEM, Actor, BookingService
-from scheduler.errors import Conflict, InvalidField, NotEligible, SlotFull
+from scheduler.booking import SYSTEM, Actor, BookingService, WrongPhoneSuffix
+from scheduler.errors import (
+    Conflict,
+    InvalidField,
+    LookupLocked,
+    NotEligible,
+    NotFound,
+    SlotFull,
+)
 from scheduler.models import Booking, BookingEvent, Slot, Status
 from scheduler.protect import Protector
 from scheduler.schemas import BookingRequest
@@ -230,13 +237,51 @@ def test_lookup_needs_the_right_phone_suffix(service: BookingService, seeded: An
     """A wrong last-4 gives the same NotFound as an unknown reference."""
     with seeded() as s:
         b = stored(service, s, req(), now=NOW)
-        assert service.lookup(s, b.reference.lower(), "1234") is b
+        assert service.lookup(s, b.reference.lower(), "1234", now=NOW) is b
         with pytest.raises(Exception) as wrong:
-            service.lookup(s, b.reference, "4321")
+            service.lookup(s, b.reference, "4321", now=NOW)
         with pytest.raises(Exception) as unknown:
-            service.lookup(s, "ZZZZZZZZ", "1234")
-    assert type(wrong.value) is type(unknown.value)
-    assert wrong.value.body() == unknown.value.body()  # type: ignore[attr-defined]
+            service.lookup(s, "ZZZZZZZZ", "1234", now=NOW)
+    assert isinstance(wrong.value, NotFound) and isinstance(unknown.value, NotFound)
+    assert wrong.value.status == unknown.value.status
+    assert wrong.value.body() == unknown.value.body()
+
+
+def test_too_many_wrong_suffixes_lock_the_reference_for_a_while(
+    service: BookingService, seeded: Any
+) -> None:
+    """After `lookup_failures_allowed` wrong suffixes even the right one gets 429 until the
+    lock-out has run from the last failure; failures further apart do not add up."""
+    allowed = service.settings.lookup_failures_allowed
+    minutes = timedelta(minutes=service.settings.lookup_lockout_minutes)
+
+    def fail(at: datetime) -> None:
+        with seeded() as s2, pytest.raises(WrongPhoneSuffix) as err:
+            service.lookup(s2, ref, "4321", now=at)
+        with seeded() as s2:
+            service.count_failed_lookup(s2, err.value.booking_id, now=at)
+            s2.commit()
+
+    with seeded() as s:
+        ref = service.create(s, req(), now=NOW).reference
+        s.commit()
+    for i in range(allowed - 1):
+        fail(NOW + timedelta(minutes=i))
+    fail(NOW + minutes + timedelta(minutes=allowed))  # the earlier ones have expired
+    with seeded() as s:
+        assert service.lookup(s, ref, "1234", now=NOW + minutes + timedelta(minutes=allowed))
+    last = NOW + 2 * minutes
+    for i in range(allowed - 1):
+        fail(last - timedelta(minutes=allowed - 2 - i))  # the last one at `last`
+    with seeded() as s:
+        with pytest.raises(LookupLocked) as locked:
+            service.lookup(s, ref, "1234", now=last)
+        assert locked.value.status == 429 and "****" not in str(locked.value.body())
+        assert service.lookup(s, ref, "1234", now=last + minutes + timedelta(seconds=1))
+    with seeded() as s:  # an unknown reference has nothing to count
+        with pytest.raises(NotFound) as unknown:
+            service.lookup(s, "ZZZZZZZZ", "1234", now=last)
+        assert not isinstance(unknown.value, WrongPhoneSuffix)
 
 
 def test_resident_can_change_until_cutoff_only(service: BookingService, seeded: Any) -> None:
@@ -417,7 +462,7 @@ def test_purge_erases_personal_data_of_old_finished_bookings(
             == "purged"
         )
         with pytest.raises(Exception) as err:
-            service.lookup(s, old.reference, "1234")
+            service.lookup(s, old.reference, "1234", now=NOW)
     assert err.value.status == 404  # type: ignore[attr-defined]
 
 

@@ -141,6 +141,22 @@ def test_lookup_and_cancel_pages(client: FlaskClient, app: Flask) -> None:
     assert "已取消" in r.get_data(as_text=True)
 
 
+def test_lookup_page_locks_after_too_many_wrong_suffixes(client: FlaskClient, app: Flask) -> None:
+    """Wrong suffixes on the look-up and cancel forms count against the reference; past the
+    allowed number the page says so (429) and the booking stays as it was."""
+    ref = book_by_form(client, app)
+    token = csrf(client, "/booking")
+    allowed = app.extensions["onetrip"].settings.lookup_failures_allowed
+    for i in range(allowed):
+        path = "/booking" if i % 2 else f"/booking/{ref}/cancel"
+        data = {"reference": ref, "phone_last4": f"{i:04d}", "csrf_token": token}
+        assert client.post(path, data=data).status_code == 404
+    r = client.post(f"/booking/{ref}/cancel", data={"phone_last4": "1234", "csrf_token": token})
+    assert r.status_code == 429 and "输错多次" in r.get_data(as_text=True)
+    r = client.post("/booking", data={"reference": ref, "phone_last4": "1234", "csrf_token": token})
+    assert r.status_code == 429 and "已取消" not in r.get_data(as_text=True)
+
+
 def test_nul_characters_in_login_and_search_are_no_server_error(
     client: FlaskClient, auth: AuthActions
 ) -> None:
