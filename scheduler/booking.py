@@ -79,6 +79,7 @@ _EVENTS: Table = BookingEvent.__table__  # type: ignore[assignment]
 # Prepared statements: compiled once per dialect, run on the DBAPI cursor (fastsql).
 _SLOTS: Table = Slot.__table__  # type: ignore[assignment]
 # Columns a new booking leaves at their defaults (NULL, 0): set by planning or look-ups.
+_UNIQUE_REFERENCE = "bookings_reference_key"  # PostgreSQL's name for the unique constraint
 _SET_LATER = {"id", "window_start", "window_end", "assigned_clerk_id"} | {
     "lookup_failures",
     "lookup_failed_at",
@@ -683,8 +684,12 @@ class BookingService:
                 # the NOT EXISTS, the unique index stopped the second and the statement,
                 # place included, was undone. The transaction, if any, is aborted; the
                 # caller rolls it back as after any error.
-                if violated_constraint(err) == ONE_ACTIVE_PER_PERSON_ITEM:
+                violated = violated_constraint(err)
+                if violated == ONE_ACTIVE_PER_PERSON_ITEM:
                     raise _duplicate() from None
+                autocommit = getattr(conn.connection.driver_connection, "autocommit", False)
+                if violated == _UNIQUE_REFERENCE and autocommit:
+                    continue  # another booking took the same reference at the same moment
                 raise
             if got is not None:
                 row["slot_id"], row["zone_code"] = int(got[1]), str(got[2])

@@ -78,8 +78,8 @@ def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> Non
     server that closes a connection sends its FATAL message and then FIN, so the socket
     of such a connection is readable while a healthy idle one has nothing to read: one
     poll without waiting tells them apart. Neither way notices a peer that vanished
-    without a word (that shows as an error on first use, and SQLAlchemy then drops the
-    whole pool).
+    without a word: that shows as an error on first use, and the engine then replaces
+    its whole pool (SQLAlchemy for its statements, `fastsql.Prepared` for its own).
     """
     if dbapi_conn.closed:
         raise DisconnectionError("connection closed")
@@ -212,6 +212,7 @@ def single_statement_engine(engine: Engine) -> Engine:
         return engine.execution_options(**WRITE)
     url = engine.url.render_as_string(hide_password=False)
     # Nothing to roll back when a connection comes back: it never holds a transaction.
+    # A second pool per process: count it when sizing max_connections.
     return make_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
 
 

@@ -87,7 +87,11 @@ class Prepared:
         except conn.dialect.loaded_dbapi.Error as err:
             lost = conn.dialect.is_disconnect(err, dbapi_conn.dbapi_connection, cursor)
             if lost:
+                # As SQLAlchemy does for its own statements: when one connection is lost the
+                # others of the pool probably are too (the server restarted or vanished),
+                # so the engine starts a new pool rather than hand them out one by one.
                 conn.invalidate(err)
+                conn.engine.dispose(close=False)
             raise as_sqlalchemy_error(c.sql, err, conn.dialect, invalidated=lost) from None
         except BaseException:
             # Interrupted mid-statement (a worker timeout, SystemExit): the connection is in

@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, func, select, text
 from werkzeug.serving import make_server
 
 from scheduler import db
-from scheduler.booking import Actor, BookingService
+from scheduler.booking import _UNIQUE_REFERENCE, Actor, BookingService
 from scheduler.errors import Conflict, SlotFull
-from scheduler.models import Booking, IdempotencyRecord, Slot
+from scheduler.models import Booking, BookingEvent, IdempotencyRecord, Slot
 from scheduler.protect import Protector
 from scheduler.schemas import BookingRequest
 
@@ -231,39 +231,56 @@ def test_same_person_twice_at_once(app: Flask, server: str) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("second_on", ["autocommit", "session"])
 def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
-    postgres_url: str,
+    postgres_url: str, second_on: str
 ) -> None:
     """PostgreSQL: while one booking of a person is not yet committed, the same person's
     second booking (another half-day) passes the duplicate check, waits on the unique
-    index, and once the first commits is answered "duplicate" with its place given back."""
+    index, and once the first commits is answered "duplicate" with its place given back.
+    The second runs as the API runs it (autocommit) or in an ORM session as the staff
+    and resident pages do, which must be usable again after rolling back."""
     truncated = create_engine(postgres_url)
     with truncated.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     truncated.dispose()
     engine, write, svc = seeded_service(postgres_url)
+    single = db.single_statement_engine(engine)
     day = "2026-06-02"
     first = write()
     svc.create(first, BookingRequest.model_validate(payload(date=day), strict=False), now=NOW)
     outcome: list[str] = []
 
     def second() -> None:
-        body = payload(date=day, half_day="pm")
-        with engine.connect() as conn:
+        req = BookingRequest.model_validate(payload(date=day, half_day="pm"), strict=False)
+        if second_on == "autocommit":
+            with single.connect() as conn:
+                try:
+                    svc.create(conn, req, now=NOW)
+                    outcome.append("created")
+                except Conflict as err:
+                    outcome.append(err.code)
+            return
+        with write() as s:
             try:
-                svc.create(conn, BookingRequest.model_validate(body, strict=False), now=NOW)
-                conn.commit()
+                svc.create(s, req, now=NOW)
+                s.commit()
                 outcome.append("created")
             except Conflict as err:
+                s.rollback()
                 outcome.append(err.code)
+                outcome.append(str(s.scalar(select(func.count()).select_from(Booking))))
 
     thread = threading.Thread(target=second)
     thread.start()
+    waiting_booking = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND query LIKE 'WITH place%'"
+    )
     with engine.connect() as watch:  # until the second waits for the first's index entry
         for _ in range(500):
-            waiting = watch.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            )
+            waiting = watch.scalar(waiting_booking)
+            watch.rollback()  # pg_stat_activity is read once per transaction
             if waiting:
                 break
             time.sleep(0.01)
@@ -271,7 +288,7 @@ def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
     first.commit()
     first.close()
     thread.join(timeout=60)
-    assert outcome == ["duplicate_booking"]
+    assert outcome == ["duplicate_booking"] + (["1"] if second_on == "session" else [])
     with write() as s:
         rows = s.execute(
             select(Slot.half_day, Slot.booked).where(
@@ -280,4 +297,74 @@ def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
         )
         assert {half: booked for half, booked in rows} == {"am": 1, "pm": 0}
         assert s.scalar(select(func.count()).select_from(Booking)) == 1
+        assert s.scalar(select(func.count()).select_from(BookingEvent)) == 1
+    single.dispose()
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_reference_constraint_is_the_one_the_service_retries_on(postgres_url: str) -> None:
+    """The PostgreSQL booking retries a concurrent reference clash by the constraint's
+    name; the name must be the one the migrations create."""
+    engine = create_engine(postgres_url)
+    with engine.connect() as conn:
+        names = conn.scalars(
+            text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'bookings'::regclass"
+                " AND contype = 'u'"
+            )
+        ).all()
+    engine.dispose()
+    assert _UNIQUE_REFERENCE in names
+
+
+@pytest.mark.postgres
+def test_reference_drawn_twice_at_once_is_drawn_again(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, autocommit: a booking whose random reference another booking holds
+    but has not yet committed waits, fails on the unique constraint, and is made again
+    with a new reference: two bookings, two places, no error."""
+    truncated = create_engine(postgres_url)
+    with truncated.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    truncated.dispose()
+    engine, write, svc = seeded_service(postgres_url)
+    single = db.single_statement_engine(engine)
+    draws = iter(["AAAAAAAA", "AAAAAAAA", "BBBBBBBB"])
+    monkeypatch.setattr("scheduler.identity.new_reference", lambda: next(draws))
+    day = "2026-06-02"
+    first = write()
+    body = payload(date=day, applicant=person(1))
+    svc.create(first, BookingRequest.model_validate(body, strict=False), now=NOW)
+    made: list[str] = []
+
+    def second() -> None:
+        req = BookingRequest.model_validate(payload(date=day, applicant=person(2)), strict=False)
+        with single.connect() as conn:
+            made.append(svc.create(conn, req, now=NOW).reference)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with engine.connect() as watch:
+        for _ in range(500):
+            waiting = watch.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database() AND query LIKE 'WITH place%'"
+                )
+            )
+            watch.rollback()  # pg_stat_activity is read once per transaction
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting == 1
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert made == ["BBBBBBBB"]
+    with write() as s:
+        assert sorted(s.scalars(select(Booking.reference))) == ["AAAAAAAA", "BBBBBBBB"]
+        assert s.scalar(select(func.sum(Slot.booked))) == 2
+    single.dispose()
     engine.dispose()

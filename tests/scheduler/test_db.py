@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy import create_engine, event, insert, literal_column, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from scheduler import db
 from scheduler.db import Base
+from scheduler.fastsql import Prepared
 from scheduler.models import Zone
 
 
@@ -112,3 +113,43 @@ def test_migrations_build_the_schema_the_models_describe(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+@pytest.mark.postgres
+def test_pool_keeps_healthy_connections(postgres_url: str) -> None:
+    """The closed-connection check lets a healthy connection be used again: the same
+    server process serves one checkout after another, on both engines."""
+    engine = db.make_engine(postgres_url, pool_size=1)
+    for eng in (engine, db.single_statement_engine(engine)):
+        pids = set()
+        for _ in range(5):
+            with eng.connect() as conn:
+                pids.add(conn.scalar(text("SELECT pg_backend_pid()")))
+        assert len(pids) == 1
+        eng.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(postgres_url: str) -> None:
+    """When the server vanished without notice (no check can see it), the first prepared
+    statement fails and the engine drops its whole pool, so the next request gets a
+    fresh connection instead of the next dead one."""
+    engine = db.make_engine(postgres_url, pool_size=2)
+    event.remove(engine, "checkout", db._drop_if_closed_by_server)  # as if it saw nothing
+    first, second = engine.connect(), engine.connect()
+    pids = [c.scalar(text("SELECT pg_backend_pid()")) for c in (first, second)]
+    first.close()
+    second.close()
+    admin = create_engine(postgres_url, poolclass=NullPool)
+    with admin.connect() as conn:
+        for pid in pids:
+            conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    time.sleep(0.3)
+    one = Prepared(select(literal_column("1")))
+    with pytest.raises(OperationalError), engine.connect() as conn:
+        one.first(conn, {})
+    with engine.connect() as conn:
+        assert one.first(conn, {}) == (1,)
+        assert conn.scalar(text("SELECT pg_backend_pid()")) not in pids
+    engine.dispose()
+    admin.dispose()
