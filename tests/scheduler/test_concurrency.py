@@ -140,6 +140,31 @@ def seeded_service(db_url: str) -> tuple[Any, Any, BookingService]:
     return engine, write, BookingService(small_catalog(), settings, Protector(SECRET.encode()))
 
 
+def emptied(postgres_url: str) -> str:
+    """The PostgreSQL database, its tables emptied (the `db_url` fixture runs on both)."""
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return postgres_url
+
+
+def wait_until_a_booking_waits_on_a_lock(engine: Any) -> None:
+    """Until exactly one booking statement waits on a lock (PostgreSQL)."""
+    waiting_booking = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND query LIKE 'WITH place%'"
+    )
+    with engine.connect() as watch:
+        for _ in range(500):
+            waiting = watch.scalar(waiting_booking)
+            watch.rollback()  # pg_stat_activity is read once per transaction
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting == 1
+
+
 @pytest.mark.slow
 def test_four_processes_race_for_the_last_place(db_url: str) -> None:
     """Four processes × five attempts for one remaining place: exactly one succeeds."""
@@ -240,11 +265,7 @@ def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
     index, and once the first commits is answered "duplicate" with its place given back.
     The second runs as the API runs it (autocommit) or in an ORM session as the staff
     and resident pages do, which must be usable again after rolling back."""
-    truncated = create_engine(postgres_url)
-    with truncated.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    truncated.dispose()
-    engine, write, svc = seeded_service(postgres_url)
+    engine, write, svc = seeded_service(emptied(postgres_url))
     single = db.single_statement_engine(engine)
     day = "2026-06-02"
     first = write()
@@ -273,18 +294,7 @@ def test_duplicate_that_commits_meanwhile_is_refused_and_takes_no_place(
 
     thread = threading.Thread(target=second)
     thread.start()
-    waiting_booking = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND datname = current_database() AND query LIKE 'WITH place%'"
-    )
-    with engine.connect() as watch:  # until the second waits for the first's index entry
-        for _ in range(500):
-            waiting = watch.scalar(waiting_booking)
-            watch.rollback()  # pg_stat_activity is read once per transaction
-            if waiting:
-                break
-            time.sleep(0.01)
-        assert waiting == 1
+    wait_until_a_booking_waits_on_a_lock(engine)  # for the first's index entry
     first.commit()
     first.close()
     thread.join(timeout=60)
@@ -325,11 +335,7 @@ def test_reference_drawn_twice_at_once_is_drawn_again(
     """PostgreSQL, autocommit: a booking whose random reference another booking holds
     but has not yet committed waits, fails on the unique constraint, and is made again
     with a new reference: two bookings, two places, no error."""
-    truncated = create_engine(postgres_url)
-    with truncated.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    truncated.dispose()
-    engine, write, svc = seeded_service(postgres_url)
+    engine, write, svc = seeded_service(emptied(postgres_url))
     single = db.single_statement_engine(engine)
     draws = iter(["AAAAAAAA", "AAAAAAAA", "BBBBBBBB"])
     monkeypatch.setattr("scheduler.identity.new_reference", lambda: next(draws))
@@ -346,19 +352,7 @@ def test_reference_drawn_twice_at_once_is_drawn_again(
 
     thread = threading.Thread(target=second)
     thread.start()
-    with engine.connect() as watch:
-        for _ in range(500):
-            waiting = watch.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database() AND query LIKE 'WITH place%'"
-                )
-            )
-            watch.rollback()  # pg_stat_activity is read once per transaction
-            if waiting:
-                break
-            time.sleep(0.01)
-        assert waiting == 1
+    wait_until_a_booking_waits_on_a_lock(engine)
     first.commit()
     first.close()
     thread.join(timeout=60)
