@@ -78,9 +78,13 @@ _BOOKINGS: Table = Booking.__table__  # type: ignore[assignment]
 _EVENTS: Table = BookingEvent.__table__  # type: ignore[assignment]
 # Prepared statements: compiled once per dialect, run on the DBAPI cursor (fastsql).
 _SLOTS: Table = Slot.__table__  # type: ignore[assignment]
-# Columns a new booking leaves at their defaults (NULL, 0): set by planning or look-ups.
 _UNIQUE_REFERENCE = "bookings_reference_key"  # PostgreSQL's name for the unique constraint
-_SET_LATER = {"id", "window_start", "window_end", "assigned_clerk_id"} | {
+# Columns a new booking leaves at their defaults (NULL, 0): set by planning or look-ups.
+_SET_LATER = {
+    "id",
+    "window_start",
+    "window_end",
+    "assigned_clerk_id",
     "lookup_failures",
     "lookup_failed_at",
 }
@@ -131,8 +135,8 @@ def _book_at_once_stmt() -> Any:
     conditions so that nothing is taken for a booking that could not be inserted: no
     active booking of the person for the item, and the reference not in use. A
     statement is atomic, so without a transaction around it (autocommit) it is one
-    round trip instead of four. Parameters are the booking's columns, the event's
-    columns prefixed "event_", and "town".
+    round trip instead of five (BEGIN, three statements, COMMIT). Parameters are the
+    booking's columns, the event's columns prefixed "event_", and "town".
     """
     b, s = _BOOKINGS.c, _SLOTS.c
 
@@ -680,10 +684,10 @@ class BookingService:
             try:
                 got = _BOOK_AT_ONCE.first(conn, params)
             except IntegrityError as err:
-                # Two requests of one person for one item at the same moment: both passed
-                # the NOT EXISTS, the unique index stopped the second and the statement,
-                # place included, was undone. The transaction, if any, is aborted; the
-                # caller rolls it back as after any error.
+                # Two requests at the same moment both passed a NOT EXISTS: a unique
+                # index stopped the second and its statement, place included, was undone.
+                # A transaction around it is aborted (the caller rolls it back, as after
+                # any error); in autocommit a clash of references can simply try again.
                 violated = violated_constraint(err)
                 if violated == ONE_ACTIVE_PER_PERSON_ITEM:
                     raise _duplicate() from None
