@@ -1175,12 +1175,15 @@ class WrongPhoneSuffix(NotFound):
     like an unknown reference, and counted by the caller (`count_failed_lookup`)."""
 
     def __init__(self, booking_id: int) -> None:
-        super().__init__(_not_found().message_zh)
+        super().__init__(_NOT_FOUND_ZH)
         self.booking_id = booking_id
 
 
+_NOT_FOUND_ZH = "没有找到该预约，请核对预约号和手机号后四位。"
+
+
 def _not_found() -> NotFound:
-    return NotFound("没有找到该预约，请核对预约号和手机号后四位。")
+    return NotFound(_NOT_FOUND_ZH)
 
 
 def to_local(stored: datetime) -> datetime:

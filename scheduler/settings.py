@@ -101,7 +101,7 @@ class BookingSettings:
         ):
             if key in data:
                 updates[key] = int(data[key])
-                if updates[key] < 1 and key.startswith("lookup_"):
+                if key in _AT_LEAST_ONE and updates[key] < 1:
                     raise ValueError(f"booking setting {key} must be at least 1")
         if "cutoff" in data:
             hh, mm = str(data["cutoff"]).split(":")
@@ -117,6 +117,7 @@ class BookingSettings:
         return replace(settings, **updates)
 
 
+_AT_LEAST_ONE = {"lookup_failures_allowed", "lookup_lockout_minutes"}
 _KEYS = {
     "eligibility",
     "horizon_days",
