@@ -130,11 +130,18 @@ def test_pool_keeps_healthy_connections(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(postgres_url: str) -> None:
+@pytest.mark.parametrize("autocommit", [False, True], ids=["cursor", "libpq"])
+def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(
+    postgres_url: str, autocommit: bool
+) -> None:
     """When the server vanished without notice (no check can see it), the first prepared
     statement fails and the engine drops its whole pool, so the next request gets a
-    fresh connection instead of the next dead one."""
-    engine = db.make_engine(postgres_url, pool_size=2)
+    fresh connection instead of the next dead one. In autocommit (the single-statement
+    engine) the statement goes through libpq rather than the cursor: the same holds."""
+    options: dict[str, Any] = {"pool_size": 2}
+    if autocommit:
+        options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+    engine = db.make_engine(postgres_url, **options)
     event.remove(engine, "checkout", db._drop_if_closed_by_server)  # as if it saw nothing
     first, second = engine.connect(), engine.connect()
     pids = [c.scalar(text("SELECT pg_backend_pid()")) for c in (first, second)]

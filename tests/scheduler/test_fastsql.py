@@ -1,16 +1,30 @@
-"""Prepared statements on the DBAPI cursor: same rows as SQLAlchemy, errors as SQLAlchemy's."""
+"""Prepared statements on the DBAPI cursor or, on PostgreSQL in autocommit, through libpq:
+same rows as SQLAlchemy, errors as SQLAlchemy's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DataError, IntegrityError
 
 from scheduler import db
-from scheduler.fastsql import Prepared
+from scheduler.fastsql import Prepared, violated_constraint
 from scheduler.models import BookingEvent, IdempotencyRecord, Slot, Zone
 
 SLOTS = Slot.__table__
@@ -116,3 +130,131 @@ def test_one_statement_booking_stays_in_psycopg_query_cache() -> None:
     compiled = _BOOK_AT_ONCE._for(pg_dialect.dialect())
     assert len(compiled.sql.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(compiled.binds) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+# -- PostgreSQL in autocommit: the libpq path -----------------------------------------
+
+
+@pytest.fixture
+def autocommit(postgres_url: str) -> Iterator[Any]:
+    """An engine as `POST /api/bookings` uses it on PostgreSQL (autocommit), on an empty
+    database."""
+    engine = db.make_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE idempotency_keys, booking_events, slots, zones CASCADE"))
+    single = db.single_statement_engine(engine)
+    yield single
+    single.dispose()
+    engine.dispose()
+
+
+def _prepared_here(conn: Any) -> set[str]:
+    """Our named statements on `conn`'s server session."""
+    rows = conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars()
+    return {n for n in rows if n.startswith("onetrip_")}
+
+
+@pytest.mark.postgres
+def test_libpq_path_round_trips_every_type(autocommit: Any) -> None:
+    """Text, integers, floats, booleans, dates, naive timestamps and NULL written as text
+    parameters read back through SQLAlchemy unchanged; the statement was prepared once."""
+    echo = Prepared(
+        select(
+            bindparam("i", type_=BigInteger),
+            bindparam("s", type_=String),
+            bindparam("f", type_=Float),
+            bindparam("b", type_=Boolean),
+            bindparam("n", type_=Integer),
+        )
+    )
+    values = {"i": -(2**40), "s": "浙江 'quoted' \\ %s $1", "f": 119.0679831, "b": True, "n": None}
+    with autocommit.connect() as conn:
+        assert echo.first(conn, values) == (-(2**40), values["s"], 119.0679831, True, None)
+        assert echo.first(conn, {**values, "b": False, "f": float("inf")})[2:4] == (
+            float("inf"),
+            False,
+        )
+        assert not conn.in_transaction()  # autocommit: nothing was begun
+        assert len(_prepared_here(conn)) == 1
+
+    add = Prepared(
+        insert(KEYS).returning(KEYS.c.key, KEYS.c.status_code), [c.key for c in KEYS.columns]
+    )
+    at = datetime(2026, 6, 1, 2, 3, 4, 567)
+    row = {"key": "k", "request_hash": "h", "status_code": 201, "response": "{}", "created_at": at}
+    with autocommit.connect() as conn:
+        assert add.first(conn, row) == ("k", 201)
+        take = Prepared(
+            update(SLOTS)
+            .where(SLOTS.c.date == bindparam("day_"), SLOTS.c.booked < SLOTS.c.capacity)
+            .values(booked=SLOTS.c.booked + 1)
+            .returning(SLOTS.c.id)
+        )
+        conn.execute(insert(Zone.__table__), {"code": "east", "name": "东片"})
+        conn.execute(
+            insert(SLOTS),
+            {
+                "zone_code": "east",
+                "date": date(2026, 6, 2),
+                "half_day": "am",
+                "capacity": 1,
+                "booked": 0,
+            },
+        )
+        assert take.first(conn, {"day_": date(2026, 6, 2)}) == (1,)
+        assert take.first(conn, {"day_": date(2026, 6, 2)}) is None  # full: the guard held
+    with autocommit.connect() as conn:
+        assert conn.scalar(select(KEYS.c.created_at)) == at
+
+
+@pytest.mark.postgres
+def test_libpq_path_leaves_to_the_cursor_what_is_not_plain_text(autocommit: Any) -> None:
+    """A NUL in a string, an aware timestamp for a naive column, a date in the result:
+    the cursor runs those, with psycopg's own conversions and errors."""
+    from zoneinfo import ZoneInfo
+
+    add = Prepared(insert(KEYS).returning(KEYS.c.created_at), [c.key for c in KEYS.columns])
+    row = {"key": "k", "request_hash": "h", "status_code": 0, "response": "", "created_at": None}
+    aware = datetime(2026, 6, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with autocommit.connect() as conn:
+        conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+        # Read as timestamp without time zone, the instant in the session's zone (UTC).
+        assert add.first(conn, {**row, "created_at": aware}) == (datetime(2026, 6, 1, 2, 0),)
+        with pytest.raises(DataError):
+            add.first(conn, {**row, "key": "k2", "response": "a\x00b"})
+        day = Prepared(select(bindparam("d", type_=Date)))
+        assert day.first(conn, {"d": date(2026, 6, 2)}) == (date(2026, 6, 2),)
+        assert day.first(conn, {"d": date(2026, 6, 3)}) == (date(2026, 6, 3),)
+
+
+@pytest.mark.postgres
+def test_libpq_path_errors_are_sqlalchemys_without_values(autocommit: Any) -> None:
+    """A broken unique rule is SQLAlchemy's IntegrityError naming the constraint, with no
+    row value in its message; the connection stays usable."""
+    add = Prepared(insert(KEYS).returning(KEYS.c.key), [c.key for c in KEYS.columns])
+    row = {
+        "key": "secret-key-value",
+        "request_hash": "h",
+        "status_code": 0,
+        "response": "",
+        "created_at": datetime(2026, 6, 1),
+    }
+    with autocommit.connect() as conn:
+        assert add.first(conn, row) == ("secret-key-value",)
+        with pytest.raises(IntegrityError) as err:
+            add.first(conn, row)
+        assert violated_constraint(err.value) == "idempotency_keys_pkey"
+        assert "secret-key-value" not in str(err.value)
+        assert add.first(conn, {**row, "key": "other"}) == ("other",)
+
+
+@pytest.mark.postgres
+def test_libpq_path_prepares_again_after_deallocate(autocommit: Any) -> None:
+    """A statement deallocated behind its back (DISCARD ALL by a pooler) is prepared again."""
+    one = Prepared(select(bindparam("x", type_=Integer)))
+    with autocommit.connect() as conn:
+        assert one.first(conn, {"x": 1}) == (1,)
+        conn.exec_driver_sql("DEALLOCATE ALL")
+        assert _prepared_here(conn) == set()
+        assert one.first(conn, {"x": 2}) == (2,)
+        assert len(_prepared_here(conn)) == 1
