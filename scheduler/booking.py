@@ -5,6 +5,7 @@ Functions take a Session and `now` (aware UTC) and never commit; the caller does
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import math
@@ -298,6 +299,9 @@ class BookingService:
         self.settings = settings
         self.protector = protector
         self.geocoder = geocoder
+        # The gazetteer does not change while the process runs and a county has a few
+        # hundred villages: each place is looked up once (a look-up costs some 20 µs).
+        self._locate = functools.lru_cache(maxsize=4096)(self._find_place)
 
     # -- dates -----------------------------------------------------------------------
 
@@ -732,7 +736,7 @@ class BookingService:
             or 0
         ) > 0
 
-    def _locate(
+    def _find_place(
         self, town_code: str, village: str
     ) -> tuple[float | None, float | None, str | None, str | None]:
         if self.geocoder is not None:

@@ -345,7 +345,8 @@ def _result(pgconn: Any) -> Any:
         _wait(fd, select.POLLOUT)
     results = []
     while True:
-        pgconn.consume_input()
+        # Read only once the socket says there is something: the server needs a while,
+        # and on a virtual machine every system call counts.
         while pgconn.is_busy():
             _wait(fd, select.POLLIN)
             pgconn.consume_input()
