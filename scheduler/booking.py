@@ -838,11 +838,14 @@ class BookingService:
 
     # -- changes ---------------------------------------------------------------------
 
-    def can_change(self, booking: BookingLike, now: datetime) -> bool:
-        """Whether the resident may still cancel or move it (before the day's cut-off)."""
-        return booking.status in (Status.PENDING, Status.CONFIRMED) and now < self.cutoff_for(
-            booking.date
-        )
+    def can_change(
+        self, booking: BookingLike, now: datetime, cutoff: datetime | None = None
+    ) -> bool:
+        """Whether the resident may still cancel or move it (before the day's cut-off,
+        `cutoff_for(booking.date)`, which a caller that has it can pass)."""
+        if booking.status not in (Status.PENDING, Status.CONFIRMED):
+            return False
+        return now < (cutoff or self.cutoff_for(booking.date))
 
     def _reload_locked(self, session: Session, booking: Booking) -> None:
         """Re-read the booking's row under a row lock before changing it.
@@ -1010,14 +1013,14 @@ class BookingService:
 
     # -- presentation ----------------------------------------------------------------
 
-    def next_steps(self, booking: BookingLike) -> str:
+    def next_steps(self, booking: BookingLike, cutoff: datetime | None = None) -> str:
         status = Status(booking.status)
         if status == Status.PENDING:
             extra = "并核实身体状况" if booking.needs_phone_check else ""
             return (
                 f"工作人员将在1个工作日内致电核对信息{extra}，确认后状态变为「已确认」。"
                 "上门前一天下午会排好具体时间。"
-                f"{self.cutoff_for(booking.date):%m月%d日 %H:%M}前"
+                f"{cutoff or self.cutoff_for(booking.date):%m月%d日 %H:%M}前"
                 "可凭预约号和手机尾号自行取消或改期。"
                 "请准备好身份证、户口簿和办事指南所列材料。"
             )
@@ -1034,6 +1037,7 @@ class BookingService:
     def to_dict(self, booking: BookingLike, now: datetime) -> dict[str, Any]:
         item = self.catalog.items.get(booking.item_code)
         town = self.catalog.townships.get(booking.town_code)
+        cutoff = self.cutoff_for(booking.date)
         window = None
         if booking.status == Status.SCHEDULED and booking.window_start and booking.window_end:
             window = {
@@ -1055,9 +1059,9 @@ class BookingService:
             "town_name": town.name if town else booking.town_code,
             "window": window,
             "needs_phone_check": booking.needs_phone_check,
-            "can_change": self.can_change(booking, now),
-            "change_until": self.cutoff_for(booking.date).isoformat(),
-            "next_steps": self.next_steps(booking),
+            "can_change": self.can_change(booking, now, cutoff),
+            "change_until": cutoff.isoformat(),
+            "next_steps": self.next_steps(booking, cutoff),
         }
 
 

@@ -52,15 +52,28 @@ def rate_limited(bucket: str) -> Callable[[F], F]:
 
 def body_as(model: type[M]) -> M:
     """The JSON body as `model`: 415 unless JSON, 413 when too large, 422 when malformed."""
+    return model.model_validate_json(json_body())
+
+
+def json_body() -> bytes:
+    """The raw body of a JSON request, which can be read once: 415 unless JSON, 413 when
+    too large."""
     if request.mimetype != "application/json":
         raise _Unsupported()
     limit = ot().settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise _TooLarge()
-    data = request.get_data(cache=True)
+    if length is not None:
+        # With a Content-Length, read exactly that much from the WSGI input, as PEP 3333
+        # has applications do; Werkzeug's stream wrappers around it cost some 30 µs a
+        # booking.
+        data = request.environ["wsgi.input"].read(length)
+    else:  # chunked: Werkzeug reads it, up to MAX_CONTENT_LENGTH
+        data = request.get_data(cache=False)
     if len(data) > limit:
         raise _TooLarge()
-    return model.model_validate_json(data)
+    return data  # type: ignore[no-any-return]
 
 
 class _Unsupported(BookingError):
@@ -153,7 +166,8 @@ def create_booking() -> tuple[Response, int]:
     state = ot()
     raw_key = request.headers.get("Idempotency-Key")
     key = idempotency.check_key(raw_key) if raw_key is not None else None
-    req = body_as(BookingRequest)
+    raw = json_body()
+    req = BookingRequest.model_validate_json(raw)
     now = utcnow()
     # The busiest write: a Core connection instead of the ORM session, whose transaction
     # bookkeeping alone costs about 0.1 ms. Leaving the block uncommitted rolls back.
@@ -163,7 +177,7 @@ def create_booking() -> tuple[Response, int]:
     with engine.connect() as conn:
         if key is not None:
             fingerprint = state.service.protector.keyed_hash(
-                request.path + "\x00" + request.get_data(as_text=True), purpose="idempotency"
+                request.path + "\x00" + raw.decode(errors="replace"), purpose="idempotency"
             )
             replay = idempotency.claim(conn, key, fingerprint, now)
             if replay is not None:

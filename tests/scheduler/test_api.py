@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -177,6 +179,27 @@ def test_malformed_and_wrong_type_bodies(client: FlaskClient) -> None:
     )
     assert r.status_code == 413 and r.get_json()["error"] == "body_too_large"
     r = client.post("/api/bookings", data="x" * 400_000, content_type="application/json")
+    assert r.status_code == 413 and r.get_json()["error"] == "body_too_large"
+
+
+def test_chunked_bodies_are_read_and_bounded_too(client: FlaskClient, app: Flask) -> None:
+    """A body without Content-Length (chunked; the server marks its input terminated) is
+    read to its end, and refused with 413 when too large, like one with a length."""
+    chunked = {"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"}
+    body = json.dumps(payload(date=first_date(app))).encode()
+    r = client.post(
+        "/api/bookings",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        environ_overrides=chunked,
+    )
+    assert r.status_code == 201, r.get_json()
+    r = client.post(
+        "/api/bookings",
+        input_stream=io.BytesIO(b'{"item": "' + b"x" * 20_000 + b'"}'),
+        content_type="application/json",
+        environ_overrides=chunked,
+    )
     assert r.status_code == 413 and r.get_json()["error"] == "body_too_large"
 
 
