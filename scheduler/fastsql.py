@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from psycopg import errors as pg_errors
+from psycopg import pq
 from sqlalchemy import Connection
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import Dialect
@@ -162,6 +164,8 @@ def _guarded(conn: Connection, sql: str, run: Callable[[], Any]) -> Any:
 # -- PostgreSQL in autocommit: named prepared statements through psycopg.pq -----------
 
 _USE_CURSOR = object()  # the libpq path declines this execution: use the cursor
+_IDLE = pq.TransactionStatus.IDLE
+_TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
 
 # Parameter types declared when preparing, by SQLAlchemy type (first match wins).
 _PARAM_OIDS: tuple[tuple[type[sqltypes.TypeEngine[Any]], int], ...] = (
@@ -284,11 +288,9 @@ class _LibpqStatement:
 
     def run(self, conn: Connection, values: list[bytes | None]) -> Any:
         """The first row, None, or `_USE_CURSOR` when the cursor must run it."""
-        from psycopg import pq
-
         fairy = conn.connection
         pgconn = fairy.driver_connection.pgconn  # type: ignore[union-attr]
-        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        if pgconn.transaction_status != _IDLE:
             return _USE_CURSOR  # not between statements (psycopg's COPY or pipeline)
         prepared: set[bytes] = fairy.info.setdefault("onetrip_prepared", set())
         for _attempt in range(2):
@@ -298,7 +300,7 @@ class _LibpqStatement:
                 prepared.add(self.name)
             pgconn.send_query_prepared(self.name, values)
             result = _result(pgconn)
-            if result.status == pq.ExecStatus.TUPLES_OK:
+            if result.status == _TUPLES_OK:
                 if not result.ntuples:
                     return None
                 assert self.loaders is not None
@@ -306,7 +308,7 @@ class _LibpqStatement:
                     None if (v := result.get_value(0, i)) is None else load(v)
                     for i, load in enumerate(self.loaders)
                 )
-            if result.status == pq.ExecStatus.COMMAND_OK:
+            if result.status == _COMMAND_OK:
                 return None
             error = _error(result)
             if getattr(error, "sqlstate", None) != "26000":  # "prepared statement does not exist"
@@ -316,18 +318,16 @@ class _LibpqStatement:
 
     def _prepare(self, pgconn: Any) -> bool:
         """Prepare on this connection; False when its results cannot be read as text."""
-        from psycopg import pq
-
         if pgconn.parameter_status(b"client_encoding") != b"UTF8":
             return False
         pgconn.send_prepare(self.name, self.sql, self.param_types)
         result = _result(pgconn)
-        if result.status != pq.ExecStatus.COMMAND_OK:
+        if result.status != _COMMAND_OK:
             raise _error(result)
         if self.loaders is None:
             pgconn.send_describe_prepared(self.name)
             described = _result(pgconn)
-            if described.status != pq.ExecStatus.COMMAND_OK:
+            if described.status != _COMMAND_OK:
                 raise _error(described)
             loaders = [_LOADERS.get(described.ftype(i)) for i in range(described.nfields)]
             if None in loaders:
@@ -366,7 +366,6 @@ def _wait(fd: int, events: int) -> None:
 def _error(result: Any) -> Exception:
     """psycopg's exception for an error result: its class by SQLSTATE, its primary
     message (not the DETAIL, which quotes row values), the constraint's name."""
-    from psycopg import errors, pq
 
     def field(code: pq.DiagnosticField) -> str | None:
         value = result.error_field(code)
@@ -374,9 +373,9 @@ def _error(result: Any) -> Exception:
 
     sqlstate = field(pq.DiagnosticField.SQLSTATE) or ""
     try:
-        cls = errors.lookup(sqlstate)
+        cls = pg_errors.lookup(sqlstate)
     except KeyError:
-        cls = errors.DatabaseError
+        cls = pg_errors.DatabaseError
     error = cls(f"{sqlstate}: {field(pq.DiagnosticField.MESSAGE_PRIMARY)}")
     error.constraint_name = field(pq.DiagnosticField.CONSTRAINT_NAME)  # type: ignore[attr-defined]
     return error

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from scheduler import db
 from scheduler.booking import BookingService, WrongPhoneSuffix
@@ -125,8 +125,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def ot() -> OneTrip:
-    from flask import current_app
-
     state: OneTrip = current_app.extensions["onetrip"]
     return state
 

@@ -37,11 +37,14 @@ def _validation_error(err: ValidationError) -> tuple[Response, int]:
 
 
 def rate_limited(bucket: str) -> Callable[[F], F]:
+    setting = f"{bucket}_rate"
+
     def deco(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            limit, per = getattr(ot().settings, f"{bucket}_rate")
-            if not ot().limiter.hit(f"{bucket}:{request.remote_addr}", limit, per):
+            state = ot()
+            limit, per = getattr(state.settings, setting)
+            if not state.limiter.hit(f"{bucket}:{request.remote_addr}", limit, per):
                 return json_error(429, "rate_limited", "操作太频繁，请稍后再试。")
             return view(*args, **kwargs)
 
