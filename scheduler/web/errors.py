@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,35 @@ def init_app(app: Flask) -> None:
         if isinstance(err, HTTPException):
             return _http(err)
         # The type only: exception text can carry submitted values.
-        log.error("unhandled %s on %s %s", type(err).__name__, request.method, request.path)
-        if _wants_json():
-            return json_error(500, "internal_error", "系统繁忙，请稍后再试或拨打12345。")
-        return render_template("error.html", status=500, message="系统繁忙，请稍后再试。"), 500
+        kind, method, path = type(err).__name__, request.method, request.path
+        if _unavailable(err):
+            log.error("database unavailable (%s) on %s %s", kind, method, path)
+            return _answer(503, "service_unavailable", UNAVAILABLE_ZH, retry_after=RETRY_AFTER_S)
+        log.error("unhandled %s on %s %s", kind, method, path)
+        return _answer(500, "internal_error", "系统繁忙，请稍后再试或拨打12345。")
+
+
+UNAVAILABLE_ZH = "系统暂时无法办理，请稍后再试或拨打12345。"
+RETRY_AFTER_S = 30
+
+
+def _unavailable(err: Exception) -> bool:
+    """The database cannot be reached or is too busy right now (a server down or
+    restarting, a lost connection, a full pool, SQLite's writer lock not granted in
+    time): the same request may work a little later. (A connection lost after a
+    statement committed leaves a booking made; a client that retries sends the same
+    Idempotency-Key.)"""
+    if isinstance(err, (OperationalError, DisconnectionError, PoolTimeout, TimeoutError)):
+        return True
+    return isinstance(err, DBAPIError) and err.connection_invalidated
+
+
+def _answer(status: int, code: str, message: str, retry_after: int | None = None) -> Any:
+    if _wants_json():
+        resp = json_error(status, code, message)
+    else:
+        resp = make_response(render_template("error.html", status=status, message=message))
+        resp.status_code = status
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp

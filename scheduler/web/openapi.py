@@ -77,7 +77,11 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "OneTrip 上门约办 API",
             "version": "1.0.0",
-            "description": "预约上门办理：事项、乡镇、可约时段、预约、查询、取消、改期。",
+            "description": (
+                "预约上门办理：事项、乡镇、可约时段、预约、查询、取消、改期。"
+                "数据库暂时不可用时，各接口答 503（error 为 service_unavailable，"
+                "带 Retry-After 头），可稍后重试；重试预约请带同一个 Idempotency-Key。"
+            ),
         },
         "paths": {
             "/api/items": {

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from booking_support import first_date, make_app, make_id, make_phone, payload
+from booking_support import SECRET, first_date, make_app, make_id, make_phone, payload
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -316,3 +317,30 @@ def test_booker_for_someone_else(client: FlaskClient, app: Flask) -> None:
     booker = {"kind": "relative", "name": "吴小明", "phone": "13812345678", "relationship": "儿子"}
     r = book(client, app, booker=booker)
     assert r.status_code == 201
+
+
+def test_database_down_is_503_not_500(catalog: Any, tmp_path: Path) -> None:
+    """With the database unreachable (nothing listens on its port), the API answers 503
+    with a Chinese message and Retry-After, and pages show a 503 page: never a 500."""
+    from scheduler.web import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+            "SECRET_KEY": SECRET,
+            "CATALOG": catalog,
+            "GEOCODER": None,
+            "SITE_DIR": str(tmp_path),
+        }
+    )
+    client = app.test_client()
+    r = client.get("/api/townships")
+    assert r.status_code == 503, r.get_data(as_text=True)
+    assert r.get_json()["error"] == "service_unavailable"
+    assert "12345" in r.get_json()["message"] and r.headers["Retry-After"] == "30"
+    r = client.post("/api/bookings", json=payload(date=first_date(app)))
+    assert r.status_code == 503 and r.get_json()["error"] == "service_unavailable"
+    r = client.get("/book/resident-pension-claim?town_code=331126205")
+    assert r.status_code == 503 and "系统暂时无法办理" in r.get_data(as_text=True)
+    app.extensions["onetrip"].dispose()
