@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -89,9 +91,33 @@ def _admin(args: argparse.Namespace) -> int:
     return 0
 
 
+class WithoutQueryStrings(logging.Filter):
+    """Drops query strings from the development server's request lines: a look-up URL
+    carries a phone suffix (`?phone_last4=`), which must not reach a log."""
+
+    _QUERY = re.compile(r"(\s/[^\s?\"]*)\?[^\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        cleaned = self._QUERY.sub(r"\1?…", text)
+        if cleaned != text:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging() -> None:
+    """INFO for the app's own lines (they carry references and codes, never personal
+    data); the development server's request lines without their query strings."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").addFilter(WithoutQueryStrings())
+
+
 def _serve(args: argparse.Namespace) -> int:
     from scheduler.web import create_app
 
+    configure_logging()
     config: dict[str, object] = {"MIGRATE_ON_START": True}
     if args.site_dir:
         config["SITE_DIR"] = str(Path(args.site_dir).resolve())

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+import logging
+import threading
+import urllib.request
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from booking_support import SECRET, small_catalog
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from scheduler import cli
 from scheduler.models import Slot, StaffUser, ZoneTown
@@ -50,3 +55,32 @@ def test_short_staff_password_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     assert cli.main(["migrate"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli.main(["add-staff", "x", "某", "admin"]) == 2
+
+
+def test_dev_server_request_lines_leave_query_strings_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`onetrip serve` logs requests (Werkzeug's server) without their query strings: a
+    look-up URL carries the phone suffix."""
+
+    def app(environ: dict[str, object], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.handle_request)
+    thread.start()
+    werkzeug_log = logging.getLogger("werkzeug")
+    quiet = cli.WithoutQueryStrings()
+    werkzeug_log.addFilter(quiet)
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            url = f"http://127.0.0.1:{server.port}/api/bookings/ABCD2345?phone_last4=9876"
+            assert urllib.request.urlopen(url, timeout=10).read() == b"ok"
+            thread.join(10)
+    finally:
+        werkzeug_log.removeFilter(quiet)
+        server.server_close()
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "werkzeug")
+    assert "GET /api/bookings/ABCD2345?… HTTP/1.1" in logged
+    assert "9876" not in logged and "phone_last4" not in logged
