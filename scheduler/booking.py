@@ -5,7 +5,6 @@ Functions take a Session and `now` (aware UTC) and never commit; the caller does
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import math
@@ -238,6 +237,11 @@ class BookingLike(Protocol):
     def window_end(self) -> datetime | None: ...
 
 
+# (lat, lon, datum, precision) of an address; how many BookingService keeps at most.
+_Place = tuple[float | None, float | None, str | None, str | None]
+MAX_PLACES_REMEMBERED = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class NewBooking:
     """A booking as `create` wrote it: no ORM object is built on the hot path."""
@@ -299,9 +303,9 @@ class BookingService:
         self.settings = settings
         self.protector = protector
         self.geocoder = geocoder
-        # The gazetteer does not change while the process runs and a county has a few
-        # hundred villages: each place is looked up once (a look-up costs some 20 µs).
-        self._locate = functools.lru_cache(maxsize=4096)(self._find_place)
+        # Places found, by (township, village): a county has a few hundred villages and
+        # a look-up costs some 20 µs. Only answers that last are kept (see _locate).
+        self._places: dict[tuple[str, str], _Place] = {}
 
     # -- dates -----------------------------------------------------------------------
 
@@ -736,11 +740,24 @@ class BookingService:
             or 0
         ) > 0
 
-    def _find_place(
-        self, town_code: str, village: str
-    ) -> tuple[float | None, float | None, str | None, str | None]:
+    def _locate(self, town_code: str, village: str) -> _Place:
+        """Where the address is: the village, else the township seat. Remembered unless
+        the geocoder was unavailable (an online one failing), so that a fallback does
+        not outlive the outage."""
+        key = (town_code, village)
+        found = self._places.get(key)
+        if found is None:
+            found, lasting = self._find_place(town_code, village)
+            if lasting:
+                if len(self._places) >= MAX_PLACES_REMEMBERED:
+                    self._places.clear()
+                self._places[key] = found
+        return found
+
+    def _find_place(self, town_code: str, village: str) -> tuple[_Place, bool]:
+        lasting = True
         if self.geocoder is not None:
-            from routing.geocode import AddressQuery, GeocodeError
+            from routing.geocode import AddressQuery, GeocodeError, GeocoderUnavailableError
 
             for query in (
                 AddressQuery(township=town_code, village=village),
@@ -748,13 +765,14 @@ class BookingService:
             ):
                 try:
                     res = self.geocoder.geocode(query)
-                except GeocodeError:
+                except GeocodeError as err:
+                    lasting = lasting and not isinstance(err, GeocoderUnavailableError)
                     continue
-                return res.point.lat, res.point.lon, "WGS-84", str(res.precision)
+                return (res.point.lat, res.point.lon, "WGS-84", str(res.precision)), lasting
         town = self.catalog.townships.get(town_code)
         if town is None:
-            return None, None, None, None
-        return town.lat, town.lon, "GCJ-02", "township"
+            return (None, None, None, None), lasting
+        return (town.lat, town.lon, "GCJ-02", "township"), lasting
 
     # -- find ------------------------------------------------------------------------
 

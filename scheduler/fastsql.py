@@ -22,6 +22,7 @@ prepared statements need its support for them (PgBouncer 1.21+
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import select
@@ -164,18 +165,22 @@ def _guarded(conn: Connection, sql: str, run: Callable[[], Any]) -> Any:
 # -- PostgreSQL in autocommit: named prepared statements through psycopg.pq -----------
 
 _USE_CURSOR = object()  # the libpq path declines this execution: use the cursor
-_IDLE = pq.TransactionStatus.IDLE
+_IDLE, _ACTIVE = pq.TransactionStatus.IDLE, pq.TransactionStatus.ACTIVE
+_PIPELINE_OFF = pq.PipelineStatus.OFF
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
 _TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
+_Loaders = tuple[Callable[[bytes], Any], ...]
 
 # Parameter types declared when preparing, by SQLAlchemy type (first match wins).
-_PARAM_OIDS: tuple[tuple[type[sqltypes.TypeEngine[Any]], int], ...] = (
-    (sqltypes.Boolean, 16),
-    (sqltypes.Integer, 20),  # int8; the server casts to the column's integer type
-    (sqltypes.Float, 701),
-    (sqltypes.Date, 1082),
-    (sqltypes.String, 25),
-)
+_BOOL, _INT8, _FLOAT4, _FLOAT8, _TEXT, _DATE = 16, 20, 700, 701, 25, 1082
 _TIMESTAMP, _TIMESTAMPTZ = 1114, 1184
+_PARAM_OIDS: tuple[tuple[type[sqltypes.TypeEngine[Any]], int], ...] = (
+    (sqltypes.Boolean, _BOOL),
+    (sqltypes.Integer, _INT8),  # the server casts to the column's integer type
+    (sqltypes.Float, _FLOAT8),
+    (sqltypes.Date, _DATE),
+    (sqltypes.String, _TEXT),
+)
 
 
 def _text_bool(value: bytes) -> bool:
@@ -211,11 +216,10 @@ def _param_oid(type_: sqltypes.TypeEngine[Any]) -> int | None:
 
 
 def _as_text(value: Any, oid: int) -> bytes | None:
-    """`value` in PostgreSQL's text input format for type `oid`."""
+    """`value` in PostgreSQL's text input format for a parameter of type `oid`, where it
+    means what psycopg's cursor would make of it; otherwise _NotText."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
     if isinstance(value, str):
         # libpq ends a text parameter at a NUL; psycopg refuses it with a DataError, and
         # lone surrogates with an encoding error.
@@ -225,19 +229,29 @@ def _as_text(value: Any, oid: int) -> bytes | None:
             return value.encode()
         except UnicodeEncodeError:
             raise _NotText from None
+    if isinstance(value, bool):  # before int: True is an int
+        if oid != _BOOL:
+            raise _NotText  # psycopg would send a boolean for the server to cast
+        return b"t" if value else b"f"
     if isinstance(value, int):
-        return str(value).encode()
+        return int.__repr__(value).encode()  # not str(): an int-based Enum names itself
     if isinstance(value, float):
+        if oid not in (_FLOAT8, _FLOAT4):
+            raise _NotText
         if math.isfinite(value):
-            return repr(value).encode()
+            return float.__repr__(value).encode()
         return b"NaN" if math.isnan(value) else b"Infinity" if value > 0 else b"-Infinity"
     if isinstance(value, datetime):
         # A timestamp without time zone ignores an offset written in its input; psycopg
         # converts an aware value instead.
-        if value.tzinfo is not None and oid != _TIMESTAMPTZ:
+        if oid not in (_TIMESTAMP, _TIMESTAMPTZ) or (
+            value.tzinfo is not None and oid != _TIMESTAMPTZ
+        ):
             raise _NotText
         return value.isoformat(" ").encode()
     if isinstance(value, date):
+        if oid not in (_DATE, _TIMESTAMP, _TIMESTAMPTZ):
+            raise _NotText
         return value.isoformat().encode()
     raise _NotText
 
@@ -252,11 +266,12 @@ class _LibpqStatement:
     ) -> None:
         self.sql_text = sql
         self.sql = sql.encode()
-        # One name per text: a connection that has prepared it can run it for any caller.
-        self.name = b"onetrip_" + hashlib.sha256(self.sql).hexdigest()[:24].encode()
         self.binds = binds  # (key in the caller's parameters or None, constant, processor, oid)
         self.param_types = [oid for *_, oid in binds]
-        self.loaders: tuple[Callable[[bytes], Any], ...] | None = None  # once described
+        # Named by its text and parameter types (a Float and a Boolean parameter compile
+        # to the same text): two Prepared with the same name run the same statement.
+        digest = hashlib.sha256(self.sql + repr(self.param_types).encode()).hexdigest()
+        self.name = b"onetrip_" + digest[:24].encode()
         self.usable: bool | None = None  # False once its results turn out not to be text
 
     @classmethod
@@ -289,71 +304,95 @@ class _LibpqStatement:
     def run(self, conn: Connection, values: list[bytes | None]) -> Any:
         """The first row, None, or `_USE_CURSOR` when the cursor must run it."""
         fairy = conn.connection
-        pgconn = fairy.driver_connection.pgconn  # type: ignore[union-attr]
-        if pgconn.transaction_status != _IDLE:
-            return _USE_CURSOR  # not between statements (psycopg's COPY or pipeline)
-        prepared: set[bytes] = fairy.info.setdefault("onetrip_prepared", set())
+        driver: Any = fairy.driver_connection
+        pgconn = driver.pgconn
+        if (
+            pgconn.transaction_status != _IDLE  # in a transaction or a COPY
+            or pgconn.pipeline_status != _PIPELINE_OFF  # in psycopg's pipeline mode
+            or pgconn.parameter_status(b"client_encoding") != b"UTF8"  # a session SET it
+        ):
+            return _USE_CURSOR
+        # What this connection has prepared: name -> readers of its result columns, or
+        # None when they are not all read here. Cleared with the connection.
+        prepared: dict[bytes, _Loaders | None] = fairy.info.setdefault("onetrip_prepared", {})
         for _attempt in range(2):
             if self.name not in prepared:
-                if not self._prepare(pgconn):
-                    return _USE_CURSOR
-                prepared.add(self.name)
+                prepared[self.name] = self._prepare(driver)
+            loaders = prepared[self.name]
+            if loaders is None:
+                self.usable = False  # a result type not read here: the cursor, from now on
+                return _USE_CURSOR
             pgconn.send_query_prepared(self.name, values)
-            result = _result(pgconn)
+            result = _result(driver)
             if result.status == _TUPLES_OK:
                 if not result.ntuples:
                     return None
-                assert self.loaders is not None
                 return tuple(
                     None if (v := result.get_value(0, i)) is None else load(v)
-                    for i, load in enumerate(self.loaders)
+                    for i, load in enumerate(loaders)
                 )
             if result.status == _COMMAND_OK:
                 return None
             error = _error(result)
             if getattr(error, "sqlstate", None) != "26000":  # "prepared statement does not exist"
                 raise error
-            prepared.discard(self.name)  # deallocated behind our back (DISCARD ALL): again
+            del prepared[self.name]  # deallocated behind our back (DISCARD ALL): again
         raise error
 
-    def _prepare(self, pgconn: Any) -> bool:
-        """Prepare on this connection; False when its results cannot be read as text."""
-        if pgconn.parameter_status(b"client_encoding") != b"UTF8":
-            return False
+    def _prepare(self, driver: Any) -> _Loaders | None:
+        """Prepare on this connection; the readers of its result columns, or None when
+        one of them is of a type not read here."""
+        pgconn = driver.pgconn
         pgconn.send_prepare(self.name, self.sql, self.param_types)
-        result = _result(pgconn)
-        if result.status != _COMMAND_OK:
+        result = _result(driver)
+        # 42P05: prepared already (a describe that failed before we noted it): describe.
+        if result.status != _COMMAND_OK and result.error_field(_SQLSTATE) != b"42P05":
             raise _error(result)
-        if self.loaders is None:
-            pgconn.send_describe_prepared(self.name)
-            described = _result(pgconn)
-            if described.status != _COMMAND_OK:
-                raise _error(described)
-            loaders = [_LOADERS.get(described.ftype(i)) for i in range(described.nfields)]
-            if None in loaders:
-                self.usable = False  # a result type not read here: the cursor, from now on
-                return False
-            self.loaders = tuple(loaders)  # type: ignore[arg-type]
-        return True
+        pgconn.send_describe_prepared(self.name)
+        described = _result(driver)
+        if described.status != _COMMAND_OK:
+            raise _error(described)
+        loaders = [_LOADERS.get(described.ftype(i)) for i in range(described.nfields)]
+        return None if None in loaders else tuple(loaders)  # type: ignore[arg-type]
 
 
-def _result(pgconn: Any) -> Any:
-    """Send what is queued and wait for the command's result, as psycopg does: a
-    non-blocking connection polled on its socket, so signals are handled meanwhile."""
+def _result(driver: Any) -> Any:
+    """Send what is queued and wait for all the command's results, as psycopg does: a
+    non-blocking connection polled on its socket, so signals are handled meanwhile.
+
+    The first error result if there is one (in autocommit a commit that fails, say on a
+    deferred constraint, reports its error after the rows), else the first result.
+    Interrupted while the server works (a worker timeout, a shutdown), it asks the
+    server to cancel the statement before the exception goes on, as psycopg does; else
+    the statement would run on and commit after its client gave up.
+    """
+    pgconn = driver.pgconn
     fd = pgconn.socket
-    while pgconn.flush():
-        _wait(fd, select.POLLOUT)
     results = []
-    while True:
-        # Read only once the socket says there is something: the server needs a while,
-        # and on a virtual machine every system call counts.
-        while pgconn.is_busy():
-            _wait(fd, select.POLLIN)
-            pgconn.consume_input()
-        result = pgconn.get_result()
-        if result is None:
-            break
-        results.append(result)
+    try:
+        while pgconn.flush():
+            _wait(fd, select.POLLOUT)
+        while True:
+            # Read only once the socket says there is something: the server needs a
+            # while, and on a virtual machine every system call counts.
+            while pgconn.is_busy():
+                _wait(fd, select.POLLIN)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            results.append(result)
+    except (KeyboardInterrupt, SystemExit):
+        if pgconn.transaction_status == _ACTIVE:
+            # A failed cancel must not hide the interruption the caller has to see.
+            with contextlib.suppress(Exception):
+                driver.cancel_safe(timeout=5.0)
+        raise
+    if not results:
+        raise pg_errors.OperationalError("the server sent no result")
+    for result in results:
+        if result.status not in (_TUPLES_OK, _COMMAND_OK):
+            return result
     return results[0]
 
 

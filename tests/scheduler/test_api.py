@@ -344,3 +344,20 @@ def test_database_down_is_503_not_500(catalog: Any, tmp_path: Path) -> None:
     r = client.get("/book/resident-pension-claim?town_code=331126205")
     assert r.status_code == 503 and "系统暂时无法办理" in r.get_data(as_text=True)
     app.extensions["onetrip"].dispose()
+
+
+def test_booking_on_postgresql_runs_as_a_named_prepared_statement(
+    app: Flask, client: FlaskClient
+) -> None:
+    """On PostgreSQL, POST /api/bookings without a key takes the libpq path (its statement
+    is prepared on the autocommit connection), not the cursor."""
+    state = app.extensions["onetrip"]
+    if state.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    r = client.post("/api/bookings", json=payload(date=first_date(app)))
+    assert r.status_code == 201, r.get_json()
+    with state.single_statement_engine.connect() as conn:  # the pool's one connection
+        statements = conn.exec_driver_sql(
+            "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'onetrip_%%'"
+        ).scalars()
+        assert any(s.startswith("WITH place AS") for s in statements)

@@ -484,3 +484,32 @@ def test_a_reference_collision_is_retried_without_a_second_place(
             select(Slot).where(Slot.zone_code == "west", Slot.date == DAY, Slot.half_day == "am")
         ).one()
         assert slot.booked == 2
+
+
+def test_places_are_remembered_but_not_an_outage_fallback(catalog: Any) -> None:
+    """A place found is looked up once; a township fallback because an online geocoder
+    was unavailable is not remembered, so the village point is used once it is back."""
+    from types import SimpleNamespace
+
+    from routing.geocode import GeocoderUnavailableError
+
+    class Flaky:
+        calls = 0
+        down = True
+
+        def geocode(self, query: Any) -> Any:
+            self.calls += 1
+            if self.down:
+                raise GeocoderUnavailableError("network down", "地址服务暂时不可用。")
+            precision = "village" if query.village else "township"
+            return SimpleNamespace(point=SimpleNamespace(lat=27.6, lon=119.1), precision=precision)
+
+    geocoder = Flaky()
+    svc = BookingService(catalog, test_settings(), Protector(b"0123456789abcdef"), geocoder)
+    fallback = svc._locate("331126205", "隆宫村")
+    assert fallback[3] == "township" and fallback[2] == "GCJ-02"  # the catalog's seat
+    geocoder.down = False
+    assert svc._locate("331126205", "隆宫村")[3] == "village"
+    calls = geocoder.calls
+    assert svc._locate("331126205", "隆宫村")[3] == "village"
+    assert geocoder.calls == calls  # remembered

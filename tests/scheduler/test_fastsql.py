@@ -3,6 +3,8 @@ same rows as SQLAlchemy, errors as SQLAlchemy's."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
@@ -11,11 +13,16 @@ import pytest
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     Date,
+    DateTime,
     Float,
     Integer,
+    MetaData,
     String,
+    Table,
     bindparam,
+    func,
     insert,
     select,
     text,
@@ -258,3 +265,89 @@ def test_libpq_path_prepares_again_after_deallocate(autocommit: Any) -> None:
         assert _prepared_here(conn) == set()
         assert one.first(conn, {"x": 2}) == (2,)
         assert len(_prepared_here(conn)) == 1
+
+
+@pytest.mark.postgres
+def test_libpq_path_same_text_or_name_runs_right(autocommit: Any) -> None:
+    """Two Prepared of the same statement share its server-side name on a connection;
+    a Float and a Boolean parameter (same SQL text, no cast) do not."""
+    first, again = (Prepared(select(bindparam("x", type_=Integer))) for _ in range(2))
+    as_float = Prepared(select(bindparam("x", type_=Float)))
+    as_bool = Prepared(select(bindparam("x", type_=Boolean)))
+    with autocommit.connect() as conn:
+        assert first.first(conn, {"x": 1}) == (1,)
+        assert again.first(conn, {"x": 2}) == (2,)
+        assert as_float.first(conn, {"x": 1.5}) == (1.5,)
+        assert as_bool.first(conn, {"x": True}) == (True,)
+        assert len(_prepared_here(conn)) == 3
+
+
+@pytest.mark.postgres
+def test_libpq_path_reports_an_error_after_the_rows(autocommit: Any) -> None:
+    """In autocommit a constraint checked at commit fails after the statement returned
+    its row: that is an IntegrityError, not a row that was rolled back."""
+    table = Table("t_deferred", MetaData(), Column("v", Integer))
+    add = Prepared(insert(table).returning(table.c.v), ["v"])
+    with autocommit.connect() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE t_deferred"
+            " (v int, CONSTRAINT u_v UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        try:
+            assert add.first(conn, {"v": 7}) == (7,)
+            with pytest.raises(IntegrityError) as err:
+                add.first(conn, {"v": 7})
+            assert violated_constraint(err.value) == "u_v"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t_deferred").scalar() == 1
+        finally:
+            conn.exec_driver_sql("DROP TABLE t_deferred")
+
+
+@pytest.mark.postgres
+def test_libpq_path_cancels_an_interrupted_statement(autocommit: Any) -> None:
+    """A statement interrupted while the server works (a worker timeout raises SystemExit)
+    is cancelled, not left to commit after its client gave up; the connection is not
+    reused."""
+    slow_keys = Prepared(
+        insert(KEYS)
+        .from_select(
+            [c.key for c in KEYS.columns],
+            select(
+                bindparam("key", type_=String),
+                bindparam("h", type_=String),
+                bindparam("code", type_=Integer),
+                bindparam("r", type_=String),
+                bindparam("at", type_=DateTime),
+            ).where(text("pg_sleep(2) IS NOT NULL")),
+        )
+        .returning(KEYS.c.key)
+    )
+    row = {"key": "late", "h": "h", "code": 0, "r": "", "at": datetime(2026, 6, 1)}
+
+    def quit_worker(*_: Any) -> None:
+        raise SystemExit("worker timeout")
+
+    before = signal.signal(signal.SIGALRM, quit_worker)
+    try:
+        with autocommit.connect() as conn:
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            with pytest.raises(SystemExit):
+                slow_keys.first(conn, row)
+            assert conn.invalidated
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    time.sleep(2.5)  # past the statement's own end, had it not been cancelled
+    with autocommit.connect() as conn:
+        assert conn.scalar(select(KEYS.c.key)) is None
+
+
+@pytest.mark.postgres
+def test_libpq_path_steps_aside_for_another_client_encoding(autocommit: Any) -> None:
+    """A session switched to another client_encoding (settings survive checkouts) gets
+    the cursor, which converts: the server sees the text as given."""
+    length = Prepared(select(func.char_length(bindparam("s", type_=String))))
+    with autocommit.connect() as conn:
+        assert length.first(conn, {"s": "é"}) == (1,)
+        conn.exec_driver_sql("SET client_encoding TO 'LATIN1'")
+        assert length.first(conn, {"s": "é"}) == (1,)  # not 2: "Ã©"
