@@ -346,14 +346,14 @@ def test_database_down_is_503_not_500(catalog: Any, tmp_path: Path) -> None:
     app.extensions["onetrip"].dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_booking_on_postgresql_runs_as_a_named_prepared_statement(
     app: Flask, client: FlaskClient
 ) -> None:
     """On PostgreSQL, POST /api/bookings without a key takes the libpq path (its statement
     is prepared on the autocommit connection), not the cursor."""
     state = app.extensions["onetrip"]
-    if state.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     r = client.post("/api/bookings", json=payload(date=first_date(app)))
     assert r.status_code == 201, r.get_json()
     with state.single_statement_engine.connect() as conn:  # the pool's one connection
