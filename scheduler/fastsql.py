@@ -410,7 +410,7 @@ def _error(result: Any) -> Exception:
         value = result.error_field(code)
         return value.decode(errors="replace") if value is not None else None
 
-    sqlstate = field(pq.DiagnosticField.SQLSTATE) or ""
+    sqlstate = field(_SQLSTATE) or ""
     try:
         cls = pg_errors.lookup(sqlstate)
     except KeyError:
