@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -240,6 +241,7 @@ class BookingLike(Protocol):
 # (lat, lon, datum, precision) of an address; how many BookingService keeps at most.
 _Place = tuple[float | None, float | None, str | None, str | None]
 MAX_PLACES_REMEMBERED = 4096
+GEOCODER_RETRY_S = 60.0  # a place located while the geocoder was unavailable: ask again after
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,9 +305,10 @@ class BookingService:
         self.settings = settings
         self.protector = protector
         self.geocoder = geocoder
-        # Places found, by (township, village): a county has a few hundred villages and
-        # a look-up costs some 20 µs. Only answers that last are kept (see _locate).
-        self._places: dict[tuple[str, str], _Place] = {}
+        # Places found, by (township, village), with the monotonic time they expire (None:
+        # never): a county has a few hundred villages and a look-up costs some 20 µs.
+        self._places: dict[tuple[str, str], tuple[_Place, float | None]] = {}
+        self._clock = time.monotonic
 
     # -- dates -----------------------------------------------------------------------
 
@@ -741,17 +744,19 @@ class BookingService:
         ) > 0
 
     def _locate(self, town_code: str, village: str) -> _Place:
-        """Where the address is: the village, else the township seat. Remembered unless
-        the geocoder was unavailable (an online one failing), so that a fallback does
-        not outlive the outage."""
+        """Where the address is: the village, else the township seat. Remembered; when
+        the geocoder was unavailable (an online one failing), the fallback only for
+        GEOCODER_RETRY_S, so that it neither outlives the outage nor sends every booking
+        of the outage to the failing service again."""
         key = (town_code, village)
-        found = self._places.get(key)
-        if found is None:
-            found, lasting = self._find_place(town_code, village)
-            if lasting:
-                if len(self._places) >= MAX_PLACES_REMEMBERED:
-                    self._places.clear()
-                self._places[key] = found
+        now = self._clock()
+        remembered = self._places.get(key)
+        if remembered is not None and (remembered[1] is None or now < remembered[1]):
+            return remembered[0]
+        found, lasting = self._find_place(town_code, village)
+        if len(self._places) >= MAX_PLACES_REMEMBERED:
+            self._places.clear()
+        self._places[key] = (found, None if lasting else now + GEOCODER_RETRY_S)
         return found
 
     def _find_place(self, town_code: str, village: str) -> tuple[_Place, bool]:

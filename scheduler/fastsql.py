@@ -50,6 +50,7 @@ class _Compiled:
     positional: bool
     # (bind name, key in the caller's parameters or None for a constant, constant, processor)
     binds: tuple[tuple[str, str | None, Any, _Processor], ...]
+    returns_rows: bool  # a SELECT or a RETURNING: known here, not asked of the cursor
 
 
 class Prepared:
@@ -83,7 +84,8 @@ class Prepared:
                 source = None if bind.value is not None and not bind.required else bind.key
                 processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 binds.append((name, source, bind.value, processor))
-            found = _Compiled(compiled.string, compiled.positional, tuple(binds))
+            returns_rows = getattr(self._statement, "is_select", False) or bool(compiled.returning)
+            found = _Compiled(compiled.string, compiled.positional, tuple(binds), returns_rows)
             self._compiled[key] = found
         return found
 
@@ -123,7 +125,9 @@ class Prepared:
         def run() -> tuple[Any, ...] | None:
             try:
                 cursor.execute(c.sql, args)
-                row = cursor.fetchone() if cursor.description else None
+                # Not `if cursor.description`: psycopg builds it per call, and in its
+                # pipeline mode it is empty until the results are fetched.
+                row = cursor.fetchone() if c.returns_rows else None
             finally:
                 cursor.close()
             return tuple(row) if row is not None else None
@@ -234,6 +238,8 @@ def _as_text(value: Any, oid: int) -> bytes | None:
             raise _NotText  # psycopg would send a boolean for the server to cast
         return b"t" if value else b"f"
     if isinstance(value, int):
+        if oid != _INT8:
+            raise _NotText  # psycopg would send an integer for the server to cast (or not)
         return int.__repr__(value).encode()  # not str(): an int-based Enum names itself
     if isinstance(value, float):
         if oid not in (_FLOAT8, _FLOAT4):
@@ -322,8 +328,7 @@ class _LibpqStatement:
             if loaders is None:
                 self.usable = False  # a result type not read here: the cursor, from now on
                 return _USE_CURSOR
-            pgconn.send_query_prepared(self.name, values)
-            result = _result(driver)
+            result = _result(driver, pgconn.send_query_prepared, self.name, values)
             if result.status == _TUPLES_OK:
                 if not result.ntuples:
                     return None
@@ -343,21 +348,19 @@ class _LibpqStatement:
         """Prepare on this connection; the readers of its result columns, or None when
         one of them is of a type not read here."""
         pgconn = driver.pgconn
-        pgconn.send_prepare(self.name, self.sql, self.param_types)
-        result = _result(driver)
+        result = _result(driver, pgconn.send_prepare, self.name, self.sql, self.param_types)
         # 42P05: prepared already (a describe that failed before we noted it): describe.
         if result.status != _COMMAND_OK and result.error_field(_SQLSTATE) != b"42P05":
             raise _error(result)
-        pgconn.send_describe_prepared(self.name)
-        described = _result(driver)
+        described = _result(driver, pgconn.send_describe_prepared, self.name)
         if described.status != _COMMAND_OK:
             raise _error(described)
         loaders = [_LOADERS.get(described.ftype(i)) for i in range(described.nfields)]
         return None if None in loaders else tuple(loaders)  # type: ignore[arg-type]
 
 
-def _result(driver: Any) -> Any:
-    """Send what is queued and wait for all the command's results, as psycopg does: a
+def _result(driver: Any, send: Callable[..., None], *args: Any) -> Any:
+    """`send(*args)`, then wait for all the command's results, as psycopg does: a
     non-blocking connection polled on its socket, so signals are handled meanwhile.
 
     The first error result if there is one (in autocommit a commit that fails, say on a
@@ -370,6 +373,7 @@ def _result(driver: Any) -> Any:
     fd = pgconn.socket
     results = []
     try:
+        send(*args)
         while pgconn.flush():
             _wait(fd, select.POLLOUT)
         while True:

@@ -486,12 +486,15 @@ def test_a_reference_collision_is_retried_without_a_second_place(
         assert slot.booked == 2
 
 
-def test_places_are_remembered_but_not_an_outage_fallback(catalog: Any) -> None:
-    """A place found is looked up once; a township fallback because an online geocoder
-    was unavailable is not remembered, so the village point is used once it is back."""
+def test_places_are_remembered_an_outage_fallback_only_briefly(catalog: Any) -> None:
+    """A place found is looked up once. A township fallback because an online geocoder
+    was unavailable is remembered only for GEOCODER_RETRY_S: the bookings of an outage
+    do not all wait on the failing service, and the village point is used once it is
+    back."""
     from types import SimpleNamespace
 
     from routing.geocode import GeocoderUnavailableError
+    from scheduler.booking import GEOCODER_RETRY_S
 
     class Flaky:
         calls = 0
@@ -504,12 +507,18 @@ def test_places_are_remembered_but_not_an_outage_fallback(catalog: Any) -> None:
             precision = "village" if query.village else "township"
             return SimpleNamespace(point=SimpleNamespace(lat=27.6, lon=119.1), precision=precision)
 
-    geocoder = Flaky()
+    geocoder, clock = Flaky(), [1000.0]
     svc = BookingService(catalog, test_settings(), Protector(b"0123456789abcdef"), geocoder)
+    svc._clock = lambda: clock[0]
     fallback = svc._locate("331126205", "隆宫村")
     assert fallback[3] == "township" and fallback[2] == "GCJ-02"  # the catalog's seat
+    assert geocoder.calls == 2  # village, then township
+    assert svc._locate("331126205", "隆宫村") == fallback
+    assert geocoder.calls == 2  # the outage is not asked again at once
     geocoder.down = False
+    clock[0] += GEOCODER_RETRY_S
     assert svc._locate("331126205", "隆宫村")[3] == "village"
     calls = geocoder.calls
+    clock[0] += 10 * GEOCODER_RETRY_S
     assert svc._locate("331126205", "隆宫村")[3] == "village"
-    assert geocoder.calls == calls  # remembered
+    assert geocoder.calls == calls  # a place found is remembered for good

@@ -3,6 +3,7 @@ same rows as SQLAlchemy, errors as SQLAlchemy's."""
 
 from __future__ import annotations
 
+import enum
 import signal
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 
 from scheduler import db
 from scheduler.fastsql import Prepared, violated_constraint
@@ -318,7 +319,7 @@ def test_libpq_path_cancels_an_interrupted_statement(autocommit: Any) -> None:
                 bindparam("code", type_=Integer),
                 bindparam("r", type_=String),
                 bindparam("at", type_=DateTime),
-            ).where(text("pg_sleep(2) IS NOT NULL")),
+            ).where(text("pg_sleep(:secs) IS NOT NULL").bindparams(bindparam("secs", type_=Float))),
         )
         .returning(KEYS.c.key)
     )
@@ -330,16 +331,19 @@ def test_libpq_path_cancels_an_interrupted_statement(autocommit: Any) -> None:
     before = signal.signal(signal.SIGALRM, quit_worker)
     try:
         with autocommit.connect() as conn:
+            # Prepared and run once without a pause, so the interruption below lands while
+            # the server executes the statement, not while it is being prepared.
+            assert slow_keys.first(conn, {**row, "key": "warm", "secs": 0.0}) == ("warm",)
             signal.setitimer(signal.ITIMER_REAL, 0.5)
             with pytest.raises(SystemExit):
-                slow_keys.first(conn, row)
+                slow_keys.first(conn, {**row, "secs": 2.0})
             assert conn.invalidated
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
     time.sleep(2.5)  # past the statement's own end, had it not been cancelled
     with autocommit.connect() as conn:
-        assert conn.scalar(select(KEYS.c.key)) is None
+        assert list(conn.scalars(select(KEYS.c.key))) == ["warm"]
 
 
 @pytest.mark.postgres
@@ -351,3 +355,48 @@ def test_libpq_path_steps_aside_for_another_client_encoding(autocommit: Any) -> 
         assert length.first(conn, {"s": "é"}) == (1,)
         conn.exec_driver_sql("SET client_encoding TO 'LATIN1'")
         assert length.first(conn, {"s": "é"}) == (1,)  # not 2: "Ã©"
+
+
+class _Grade(int, enum.Enum):
+    FIRST = 1
+
+
+@pytest.mark.postgres
+def test_libpq_path_leaves_other_types_to_the_cursor(autocommit: Any) -> None:
+    """A value of another type than its parameter's (a bool or a float for an integer, an
+    integer or a timestamp for a date) means what psycopg's cursor makes of it; an
+    int-based Enum is its number."""
+    as_int = Prepared(select(bindparam("x", type_=Integer)))
+    as_day = Prepared(select(func.to_char(bindparam("d", type_=Date), "YYYY-MM-DD HH24")))
+    with autocommit.connect() as conn:
+        assert as_int.first(conn, {"x": _Grade.FIRST}) == (1,)
+        assert as_int.first(conn, {"x": True}) == (1,)
+        assert as_int.first(conn, {"x": 3.0}) == (3,)
+        assert as_day.first(conn, {"d": datetime(2026, 6, 1, 10)}) == ("2026-06-01 00",)
+        # No cast from integer to date, nor from a date or a timestamp to integer.
+        for query, value in ((as_day, 20260601), (as_int, date(2026, 6, 1))):
+            with pytest.raises(ProgrammingError):
+                query.first(conn, {"d": value, "x": value})
+        with pytest.raises(ProgrammingError):
+            as_int.first(conn, {"x": datetime(2026, 6, 1)})
+
+
+@pytest.mark.postgres
+def test_libpq_path_survives_forgetting_what_it_prepared(autocommit: Any) -> None:
+    """Should the connection's note of its statements be lost while the server keeps
+    them, preparing again is not an error."""
+    one = Prepared(select(bindparam("x", type_=Integer)))
+    with autocommit.connect() as conn:
+        assert one.first(conn, {"x": 1}) == (1,)
+        conn.connection.info["onetrip_prepared"].clear()
+        assert one.first(conn, {"x": 2}) == (2,)
+
+
+@pytest.mark.postgres
+def test_statement_in_psycopg_pipeline_returns_its_row(autocommit: Any) -> None:
+    """In psycopg's pipeline mode the libpq path steps aside and the cursor still hands
+    back the RETURNING row."""
+    add = Prepared(insert(KEYS).returning(KEYS.c.key), [c.key for c in KEYS.columns])
+    row = {"key": "p", "request_hash": "h", "status_code": 0, "response": "", "created_at": None}
+    with autocommit.connect() as conn, conn.connection.driver_connection.pipeline():
+        assert add.first(conn, {**row, "created_at": datetime(2026, 6, 1)}) == ("p",)
