@@ -33,8 +33,14 @@ class OneTrip:
         # Core connections for writes that need no ORM session (begin IMMEDIATE on SQLite).
         self.write_engine = self.engine.execution_options(**db.WRITE)
         # Writes of one statement (a booking without an Idempotency-Key): on PostgreSQL,
-        # autocommit connections of their own; on SQLite, the write engine.
+        # autocommit connections of their own, a few kept open between uses; on SQLite,
+        # the write engine.
         self.single_statement_engine = db.single_statement_engine(self.engine)
+        self.single_statement: Any = (
+            db.KeptConnections(self.single_statement_engine)
+            if self.engine.dialect.name == "postgresql"
+            else self.single_statement_engine
+        )
         secret = app.config["SECRET_KEY"]
         secret_bytes = secret.encode() if isinstance(secret, str) else secret
         data = dict(app.config.get("BOOKING") or {})
@@ -55,6 +61,8 @@ class OneTrip:
     def dispose(self) -> None:
         """Close the pooled database connections."""
         self.engine.dispose()
+        if self.single_statement is not self.single_statement_engine:
+            self.single_statement.dispose()
         self.single_statement_engine.dispose()
 
 

@@ -176,7 +176,7 @@ def create_booking() -> tuple[Response, int]:
     # bookkeeping alone costs about 0.1 ms. Leaving the block uncommitted rolls back.
     # Without a key there is nothing to record beside the booking, and on PostgreSQL
     # BookingService.create makes it in one statement, which needs no transaction.
-    engine = state.write_engine if key is not None else state.single_statement_engine
+    engine = state.write_engine if key is not None else state.single_statement
     with engine.connect() as conn:
         if key is not None:
             fingerprint = state.service.protector.keyed_hash(

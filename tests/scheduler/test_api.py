@@ -356,7 +356,7 @@ def test_booking_on_postgresql_runs_as_a_named_prepared_statement(
     state = app.extensions["onetrip"]
     r = client.post("/api/bookings", json=payload(date=first_date(app)))
     assert r.status_code == 201, r.get_json()
-    with state.single_statement_engine.connect() as conn:  # the pool's one connection
+    with state.single_statement.connect() as conn:  # the one kept connection
         statements = conn.exec_driver_sql(
             "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'onetrip_%%'"
         ).scalars()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,60 @@ def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(
         assert conn.scalar(text("SELECT pg_backend_pid()")) not in pids
     engine.dispose()
     admin.dispose()
+
+
+@pytest.mark.postgres
+def test_kept_connections_reused_bounded_and_replaced(postgres_url: str) -> None:
+    """Autocommit connections kept between uses: the next use gets the same one; more
+    users at once than are kept come from the pool and go back to it; one the server
+    closed is replaced at the next use; dispose() closes the kept ones."""
+    engine = db.make_engine(postgres_url)
+    kept = db.KeptConnections(db.single_statement_engine(engine), keep=2)
+    pid_sql = text("SELECT pg_backend_pid()")
+
+    def backend() -> int:
+        with kept.connect() as conn:
+            conn.scalar(select(literal_column("1")))  # autobegins SQLAlchemy's transaction
+            return int(conn.scalar(pid_sql))
+
+    first = backend()
+    assert backend() == first
+    with kept.connect() as conn:
+        assert not conn.in_transaction()  # what a use began is ended when it returns
+
+    # Five users at once: five connections; afterwards two are kept, three went back.
+    together = threading.Barrier(5)
+    seen: list[int] = []
+
+    def user() -> None:
+        with kept.connect() as conn:
+            seen.append(int(conn.scalar(pid_sql)))
+            together.wait(10)
+
+    threads = [threading.Thread(target=user) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(set(seen)) == 5
+    assert len(kept._idle) == 2
+
+    admin = create_engine(postgres_url, poolclass=NullPool)
+    kept_pids = [int(c.scalar(pid_sql)) for _, c in kept._idle]
+    with admin.connect() as conn:
+        for pid in kept_pids:
+            conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    time.sleep(0.3)  # the FATAL message and FIN reach our sockets
+    assert backend() not in kept_pids
+
+    survivors = [int(c.scalar(pid_sql)) for _, c in kept._idle]
+    kept.dispose()
+    with admin.connect() as conn:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
+        for _ in range(100):  # a closed connection's backend exits shortly after
+            if not conn.scalar(query, {"pids": survivors}):
+                break
+            time.sleep(0.05)
+        assert not conn.scalar(query, {"pids": survivors})
+    admin.dispose()
+    engine.dispose()
