@@ -61,9 +61,7 @@ class OneTrip:
     def dispose(self) -> None:
         """Close the pooled database connections."""
         self.engine.dispose()
-        if self.single_statement is not self.single_statement_engine:
-            self.single_statement.dispose()
-        self.single_statement_engine.dispose()
+        self.single_statement.dispose()  # on PostgreSQL, its kept connections and pool
 
 
 def _gazetteer_geocoder() -> Any:

@@ -64,14 +64,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Any:
         status = err.code or 500
-        if _wants_json():
-            code, message = _HTTP_ZH.get(status, ("http_error", "请求无法处理。"))
-            resp = json_error(status, code, message)
-            if status == 405 and err.get_response().headers.get("Allow"):
-                resp.headers["Allow"] = err.get_response().headers["Allow"]
-            return resp
-        message = _HTTP_ZH.get(status, ("", "请求无法处理。"))[1]
-        return render_template("error.html", status=status, message=message), status
+        code, message = _HTTP_ZH.get(status, ("http_error", "请求无法处理。"))
+        resp = _answer(status, code, message)
+        if status == 405 and _wants_json() and err.get_response().headers.get("Allow"):
+            resp.headers["Allow"] = err.get_response().headers["Allow"]
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:
