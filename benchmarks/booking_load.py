@@ -224,7 +224,12 @@ def client(
                 ok = {201}
             else:
                 ref = rng.choice(refs)
-                conn.request("GET", f"/api/bookings/{ref[:8]}?phone_last4={ref[8:]}")
+                conn.request(
+                    "POST",
+                    f"/api/bookings/{ref[:8]}/lookup",
+                    body=json.dumps({"phone_last4": ref[8:]}),
+                    headers={"Content-Type": "application/json"},
+                )
                 ok = {200}
             resp = conn.getresponse()
             data = resp.read()

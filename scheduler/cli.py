@@ -6,11 +6,14 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import FrameType
 
+from scheduler.accounts import ROLES
 from scheduler.settings import TZ
 
 
@@ -34,21 +37,50 @@ def main(argv: list[str] | None = None) -> int:
     staff = sub.add_parser("add-staff", help="add a staff login (password read from stdin)")
     staff.add_argument("username")
     staff.add_argument("name")
-    staff.add_argument("role", choices=["window", "clerk", "admin"])
+    staff.add_argument("role", choices=list(ROLES))
     staff.add_argument("--clerk-id", type=int)
-    purge = sub.add_parser("purge", help="erase personal data of long-finished bookings")
+    password = sub.add_parser(
+        "set-password", help="set a staff password (stdin); ends the account's logins"
+    )
+    password.add_argument("username")
+    deactivate = sub.add_parser("deactivate-staff", help="disable a staff login and end its logins")
+    deactivate.add_argument("username")
+    purge = sub.add_parser(
+        "purge", help="erase personal data of long-finished bookings and old stored answers"
+    )
     purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
+    keys = sub.add_parser("keys", help="data keys: rotate, or re-encrypt stored data")
+    keys.add_argument("action", choices=["rotate", "reencrypt"])
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         return _serve(args)
+    if args.command == "keys" and args.action == "rotate":
+        return _rotate_keys()
     return _admin(args)
 
 
+def _rotate_keys() -> int:
+    """A new current data key in the keyring file; the old ones stay for decrypting."""
+    from scheduler.protect import Keyring
+    from scheduler.web import create_app
+
+    app = create_app()
+    path = Path(app.config.get("DATA_KEYS_FILE") or Path(app.instance_path) / "data_keys.json")
+    ring = Keyring.loads(path.read_text(encoding="utf-8")).rotated()
+    ring.save(path)
+    print(
+        f"new current data key {ring.current} in {path}; restart the app, then run "
+        "`onetrip keys reencrypt`"
+    )
+    return 0
+
+
 def _admin(args: argparse.Namespace) -> int:
-    from scheduler.booking import add_shift, ensure_zones, purge_finished
+    from scheduler import accounts
+    from scheduler.booking import add_shift, ensure_zones, purge_finished, purge_idempotency
+    from scheduler.booking.keys import reencrypt
     from scheduler.db import upgrade
-    from scheduler.demo import add_staff
     from scheduler.models import Clerk, Zone
     from scheduler.settings import QINGYUAN_ZONES
     from scheduler.web import OneTrip, create_app
@@ -78,24 +110,55 @@ def _admin(args: argparse.Namespace) -> int:
             )
             print(f"shift added: clerk {args.clerk_id}, {args.zone}, {args.date} {args.half_day}")
         elif args.command == "purge":
-            n = purge_finished(session, now=datetime.now(UTC), older_than_days=args.days)
-            print(f"personal data erased from {n} booking(s)")
-        elif args.command == "add-staff":
+            now = datetime.now(UTC)
+            n = purge_finished(session, now=now, older_than_days=args.days)
+            k = purge_idempotency(session, now=now)
+            print(f"personal data erased from {n} booking(s); {k} stored answer(s) deleted")
+        elif args.command == "keys":
+            changed, failed = reencrypt(session, state.protector)
+            print(
+                f"{changed} value(s) re-encrypted with key {state.protector.current_key_id}; "
+                f"{failed} could not be decrypted (see the log)"
+            )
+        elif args.command in ("add-staff", "set-password"):
             password = sys.stdin.readline().rstrip("\n")
-            if len(password) < 10:
-                print("password must have at least 10 characters", file=sys.stderr)
+            if len(password) < accounts.MIN_PASSWORD:
+                print(
+                    f"password must have at least {accounts.MIN_PASSWORD} characters",
+                    file=sys.stderr,
+                )
                 return 2
-            add_staff(session, args.username, password, args.role, args.name, args.clerk_id)
-            print(f"staff {args.username} ({args.role}) added")
+            if args.command == "add-staff":
+                accounts.add_staff(
+                    session, args.username, password, args.role, args.name, args.clerk_id
+                )
+                print(f"staff {args.username} ({args.role}) added")
+            else:
+                user = accounts.by_username(session, args.username)
+                if user is None:
+                    print(f"no staff user {args.username}", file=sys.stderr)
+                    return 2
+                accounts.set_password(session, user, password, now=datetime.now(UTC))
+                print(f"password of {args.username} changed; its logins ended")
+        elif args.command == "deactivate-staff":
+            user = accounts.by_username(session, args.username)
+            if user is None:
+                print(f"no staff user {args.username}", file=sys.stderr)
+                return 2
+            accounts.deactivate(session, user, now=datetime.now(UTC))
+            print(f"{args.username} deactivated; its logins ended")
         session.commit()
+    if args.command == "purge":
+        state.limiter.sweep()  # after the commit: on SQLite it needs the writer lock
     return 0
 
 
 class WithoutQueryStrings(logging.Filter):
-    """Drops query strings from the development server's request lines: a look-up URL
-    carries a phone suffix (`?phone_last4=`), which must not reach a log."""
+    """Drops query strings from the development server's request lines: whatever a
+    client puts in a URL (an old client's `?phone_last4=`) must not reach a log. The
+    request target may be a path or an absolute URL (`GET http://host/…?… HTTP/1.1`)."""
 
-    _QUERY = re.compile(r"(\s/[^\s?\"]*)\?[^\s\"]*")
+    _QUERY = re.compile(r"(\s[^\s?\"]*)\?[^\s\"]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -115,30 +178,46 @@ def configure_logging() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from scheduler.web import create_app
+    from scheduler.protect import Keyring
+    from scheduler.web import create_app, data_dir
 
     configure_logging()
     config: dict[str, object] = {"MIGRATE_ON_START": True}
     if args.site_dir:
         config["SITE_DIR"] = str(Path(args.site_dir).resolve())
     tmp = None
-    if args.demo:
-        tmp = tempfile.TemporaryDirectory(prefix="onetrip-demo-")
-        config["DATABASE_URL"] = f"sqlite:///{tmp.name}/demo.sqlite3"
-        config.setdefault("SECRET_KEY", os.urandom(32).hex())
-    app = create_app(config)
-    if args.demo:
-        _load_demo(app)
-    site = Path(app.config["SITE_DIR"])
-    if not (site / "index.html").exists():
-        print(f"note: no built guide at {site} (run `make site`); serving API and staff pages only")
-    print(f"OneTrip: http://{args.host}:{args.port}/  (API /api/, staff /staff/)", flush=True)
+    # SIGTERM (a service manager, `kill`) ends the server like Ctrl-C, through the
+    # `finally` below, so the demo's temporary database goes with it.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
+        if args.demo:
+            tmp = tempfile.TemporaryDirectory(prefix="onetrip-demo-")
+            config["DATA_DIR"] = tmp.name
+            config["DATABASE_URL"] = f"sqlite:///{tmp.name}/demo.sqlite3"
+            config.setdefault("SECRET_KEY", os.urandom(32).hex())
+            config["DATA_KEYS"] = Keyring.generate()
+            config["SESSION_COOKIE_SECURE"] = False  # plain http on loopback
+        else:
+            data_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        app = create_app(config)
+        if args.demo:
+            _load_demo(app)
+        site = Path(app.config["SITE_DIR"])
+        if not (site / "index.html").exists():
+            print(
+                f"note: no built guide at {site} (run `make site`); "
+                "serving API and staff pages only"
+            )
+        print(f"OneTrip: http://{args.host}:{args.port}/  (API /api/, staff /staff/)", flush=True)
         app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
         if tmp is not None:
             tmp.cleanup()
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _load_demo(app: object) -> None:

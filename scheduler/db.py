@@ -9,22 +9,24 @@ import os
 import select
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
-from scheduler.fastsql import as_sqlalchemy_error, terse
-
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_MS = 30_000
+# How long a statement may wait or run before it fails (503), so that a hung or locked
+# database cannot hold a worker forever: SQLite's busy timeout (and the writer lock's
+# wait within a process), PostgreSQL's statement_timeout. ONETRIP_STATEMENT_TIMEOUT_MS
+# overrides both.
+STATEMENT_TIMEOUT_MS = int(os.environ.get("ONETRIP_STATEMENT_TIMEOUT_MS") or 15_000)
+SQLITE_BUSY_MS = STATEMENT_TIMEOUT_MS
 # WAL checkpoints: SQLite's automatic one runs inside a COMMIT, i.e. while the writer
 # lock is held (a third of all commit time, stalls of several ms with every writer
 # waiting). Instead each process checkpoints (PASSIVE, which never blocks writers) after
@@ -41,34 +43,34 @@ class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; on SQLite with WAL, a busy timeout and writer transactions made IMMEDIATE.
+def make_engine(
+    url: str, *, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS, **kwargs: Any
+) -> Engine:
+    """An engine; on SQLite with WAL, a busy timeout and writer transactions made
+    IMMEDIATE; on PostgreSQL with a statement_timeout.
 
     Statement parameters are kept out of error messages: they hold personal data (masked
-    phones and names, keyed hashes) and error messages end up in logs.
+    phones and names, keyed hashes) and error messages end up in logs. Behind a pooler in
+    transaction mode (PgBouncer) set ONETRIP_PG_PREPARE=0: psycopg then prepares no
+    statements on the server.
     """
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault(
-            "connect_args", {"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}
+            "connect_args", {"timeout": statement_timeout_ms / 1000, "check_same_thread": False}
         )
         if ":memory:" in url or url in {"sqlite://", "sqlite:///"}:
             raise ValueError("use a SQLite file: every connection must see the same database")
         engine = create_engine(url, **kwargs)
-        _sqlite_events(engine)
+        _sqlite_events(engine, statement_timeout_ms)
         return engine
-    engine = create_engine(url, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("options", f"-c statement_timeout={int(statement_timeout_ms)}")
+    if os.environ.get("ONETRIP_PG_PREPARE") == "0":
+        connect_args.setdefault("prepare_threshold", None)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine, "checkout", _drop_if_closed_by_server)
-
-    @event.listens_for(engine, "handle_error")
-    def _without_row_values(ctx: Any) -> None:
-        err = ctx.original_exception
-        if terse(err) is not err:
-            raise as_sqlalchemy_error(
-                ctx.statement, err, ctx.dialect, invalidated=ctx.is_disconnect
-            ) from None
-
     return engine
 
 
@@ -81,7 +83,7 @@ def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> Non
     of such a connection is readable while a healthy idle one has nothing to read: one
     poll without waiting tells them apart. Neither way notices a peer that vanished
     without a word: that shows as an error on first use, and the engine then replaces
-    its whole pool (SQLAlchemy for its statements, `fastsql.Prepared` for its own).
+    its whole pool.
     """
     if dbapi_conn.closed:
         raise DisconnectionError("connection closed")
@@ -100,23 +102,40 @@ class WriterLock:
     The conditional UPDATE, not this lock, is what prevents overbooking.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout_s: float = SQLITE_BUSY_MS / 1000) -> None:
         self._path = path
+        self._timeout_s = timeout_s
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
 
     def acquire(self) -> None:
-        if not self._thread_lock.acquire(timeout=SQLITE_BUSY_MS / 1000):
+        deadline = time.monotonic() + self._timeout_s
+        if not self._thread_lock.acquire(timeout=self._timeout_s):
             raise TimeoutError("SQLite writer lock not acquired in time")
         try:
             if self._fd is None or self._pid != os.getpid():  # reopen after fork
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
                 self._pid = os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._flock(self._fd, deadline)
         except BaseException:
             self._thread_lock.release()
             raise
+
+    @staticmethod
+    def _flock(fd: int, deadline: float) -> None:
+        """The other processes' lock, waited for until `deadline` (flock itself has no
+        timeout): short sleeps, growing to 2 ms, while another process writes."""
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("SQLite writer lock not acquired in time") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def release(self) -> None:
         assert self._fd is not None
@@ -135,7 +154,7 @@ def writer_lock(database: str) -> WriterLock:
         return _LOCKS.setdefault(path, WriterLock(path))
 
 
-def _sqlite_events(engine: Engine) -> None:
+def _sqlite_events(engine: Engine, busy_ms: int) -> None:
     lock = writer_lock(engine.url.database or "")
 
     @event.listens_for(engine, "connect")
@@ -144,7 +163,7 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
@@ -194,21 +213,17 @@ def _checkpoint(dbapi_conn: Any) -> tuple[int, int, int] | None:
 
 
 def _begin(conn: Any, sql: str) -> None:
-    """BEGIN straight on the driver: through exec_driver_sql it cost a fifth of an empty
-    session transaction, which every request pays. Errors still come out as SQLAlchemy's."""
-    try:
-        conn.connection.dbapi_connection.execute(sql)
-    except sqlite3.Error as err:
-        raise as_sqlalchemy_error(sql, err, conn.dialect) from err
+    """SQLAlchemy's documented recipe for SQLite transactions: the driver's own
+    transaction handling off, the BEGIN sent here."""
+    conn.exec_driver_sql(sql)
 
 
 def single_statement_engine(engine: Engine) -> Engine:
     """Connections for writes done in one statement, which is atomic by itself.
 
     On PostgreSQL an engine of its own, whose connections are in autocommit from the
-    start: no BEGIN and COMMIT round trips, and nothing to switch at checkout and back at
-    checkin (switching the connections of a shared pool cost 0.15 ms a request). On
-    SQLite the write engine: a write must begin IMMEDIATE, under the writer lock.
+    start: no BEGIN and COMMIT round trips. On SQLite the write engine: a write must
+    begin IMMEDIATE, under the writer lock.
     """
     if engine.dialect.name != "postgresql":
         return engine.execution_options(**WRITE)
@@ -216,71 +231,6 @@ def single_statement_engine(engine: Engine) -> Engine:
     # Nothing to roll back when a connection comes back: it never holds a transaction.
     # A second pool per process: count it when sizing max_connections.
     return make_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
-
-
-class KeptConnections:
-    """Connections of an autocommit engine kept open between uses, for writes of one
-    statement on PostgreSQL (`single_statement_engine`).
-
-    A pool checkout and check-in with a new Connection object cost a booking some
-    60 µs of worker CPU. An autocommit connection holds nothing between statements, so
-    up to `keep` of them wait here, checked out, for the next use, whichever thread
-    makes it; more at once come from the engine's pool as before, and go back to it.
-    Each use still checks, as the pool's checkout does, that the server has not closed
-    the connection; an invalidated one (lost mid-statement) is dropped. Connections
-    made before a fork are left to the parent.
-    """
-
-    def __init__(self, engine: Engine, keep: int = 4) -> None:
-        self.engine = engine
-        self._keep = keep
-        self._idle: list[tuple[int, Connection]] = []  # (process id, connection)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        conn = self._take()
-        try:
-            yield conn
-        finally:
-            self._give_back(conn)
-
-    def _take(self) -> Connection:
-        pid = os.getpid()
-        while True:
-            with self._lock:
-                item = self._idle.pop() if self._idle else None
-            if item is None:
-                return self.engine.connect()
-            owner, conn = item
-            if owner != pid:
-                continue  # the parent's: neither used nor closed here
-            try:
-                _drop_if_closed_by_server(conn.connection.dbapi_connection, None, None)
-            except DisconnectionError:
-                conn.invalidate()
-                conn.close()
-                continue
-            return conn
-
-    def _give_back(self, conn: Connection) -> None:
-        if not conn.invalidated and not conn.closed:
-            if conn.in_transaction():  # SQLAlchemy's own, begun by a fallback query
-                conn.rollback()
-            with self._lock:
-                if len(self._idle) < self._keep:
-                    self._idle.append((os.getpid(), conn))
-                    return
-        conn.close()
-
-    def dispose(self) -> None:
-        """Close this process's kept connections, then the engine's pool."""
-        with self._lock:
-            mine = [c for pid, c in self._idle if pid == os.getpid()]
-            self._idle = []
-        for conn in mine:
-            conn.close()
-        self.engine.dispose()
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:

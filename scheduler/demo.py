@@ -1,4 +1,5 @@
 """Sample operations data: zones of 庆元县, clerks, their shifts, staff accounts."""
+# add_staff lived here before scheduler.accounts; it is re-exported for old imports.
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
+from scheduler.accounts import add_staff
 from scheduler.booking import add_shift, ensure_zones
-from scheduler.models import HALF_DAYS, Clerk, StaffUser
+from scheduler.models import HALF_DAYS, Clerk
 from scheduler.settings import QINGYUAN_ZONES, BookingSettings
+
+__all__ = ["CLERKS", "Account", "add_staff", "load_demo"]
 
 # Sample clerks (not real people): name and skill ids from content/skills.yml.
 CLERKS = (
@@ -30,28 +33,6 @@ class Account:
     password: str
     role: str
     name: str
-
-
-def add_staff(
-    session: Session,
-    username: str,
-    password: str,
-    role: str,
-    name: str,
-    clerk_id: int | None = None,
-    *,
-    password_hash: str | None = None,
-) -> StaffUser:
-    user = StaffUser(
-        username=username,
-        name=name,
-        password_hash=password_hash or generate_password_hash(password),
-        role=role,
-        clerk_id=clerk_id,
-    )
-    session.add(user)
-    session.flush()
-    return user
 
 
 def load_demo(

@@ -138,8 +138,13 @@ def normalize_mobile(raw: str) -> str:
 
 
 def mask_id(value: str) -> str:
-    """`3311**********123X`: region prefix and last four kept."""
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+    """`3311**************`: the province and city prefix only.
+
+    Birth date, serial and check character are hidden: with the age band stored beside
+    it, millions of ID numbers fit the stored columns (keeping the last four as well
+    would leave a few dozen with the exact age).
+    """
+    return value[:4] + "*" * (len(value) - 4)
 
 
 def mask_phone(value: str) -> str:

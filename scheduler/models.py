@@ -108,9 +108,35 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(50), unique=True)
     name: Mapped[str] = mapped_column(String(50))
     password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(20))  # window | clerk | admin
+    role: Mapped[str] = mapped_column(String(20))  # window | clerk | dispatcher | admin
     clerk_id: Mapped[int | None] = mapped_column(ForeignKey("clerks.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Wrong passwords in a row and until when (UTC, naive) the account refuses logins.
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StaffSession(Base):
+    """A staff login, revocable on the server: the cookie carries a random token whose
+    SHA-256 is the key here. Ended by logout, a password change or deactivation, or by a
+    working day without use."""
+
+    __tablename__ = "staff_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # UTC, naive
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RateCount(Base):
+    """Requests counted per key (e.g. "lookup:203.0.113.7") and fixed window, in the
+    database so that every worker process shares one count."""
+
+    __tablename__ = "rate_counts"
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds
+    hits: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Booking(Base):
@@ -141,8 +167,9 @@ class Booking(Base):
     applicant_name_masked: Mapped[str] = mapped_column(String(50))
     id_hash: Mapped[str] = mapped_column(String(64))
     id_masked: Mapped[str] = mapped_column(String(18))
+    # A ten-year band, not the exact age: with the masked ID (region prefix only) it
+    # leaves millions of candidate ID numbers (docs/booking.md, Personal data).
     age_band: Mapped[str] = mapped_column(String(8))
-    age_at_booking: Mapped[int] = mapped_column(Integer)
     phone_enc: Mapped[str] = mapped_column(Text)
     phone_masked: Mapped[str] = mapped_column(String(11))
 

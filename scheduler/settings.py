@@ -73,6 +73,19 @@ class BookingSettings:
     lookup_lockout_minutes: int = 60
     alternatives: int = 5
     zones: tuple[Zone, ...] = field(default_factory=tuple)
+    # When visits of each half-day may take place (Asia/Shanghai): a scheduled window
+    # must lie inside its booking's half-day.
+    visit_hours: Mapping[str, tuple[time, time]] = field(
+        default_factory=lambda: {
+            "am": (time(8, 0), time(12, 0)),
+            "pm": (time(13, 30), time(17, 30)),
+        }
+    )
+    login_rate: tuple[int, int] = (20, 60)  # login attempts per seconds, per client address
+    # Wrong passwords in a row before an account locks, for login_lockout_minutes, then
+    # twice as long after each further failure (at most an hour).
+    login_failures_allowed: int = 5
+    login_lockout_minutes: int = 1
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BookingSettings:
@@ -98,15 +111,25 @@ class BookingSettings:
             "alternatives",
             "lookup_failures_allowed",
             "lookup_lockout_minutes",
+            "login_failures_allowed",
+            "login_lockout_minutes",
         ):
             if key in data:
                 updates[key] = int(data[key])
                 if key in _AT_LEAST_ONE and updates[key] < 1:
                     raise ValueError(f"booking setting {key} must be at least 1")
         if "cutoff" in data:
-            hh, mm = str(data["cutoff"]).split(":")
-            updates["cutoff"] = time(int(hh), int(mm))
-        for key in ("lookup_rate", "write_rate"):
+            updates["cutoff"] = _clock(data["cutoff"])
+        if "visit_hours" in data:
+            hours = {}
+            for half, (start, end) in data["visit_hours"].items():
+                if half not in ("am", "pm"):
+                    raise ValueError(f"visit_hours: unknown half-day {half!r}")
+                hours[half] = (_clock(start), _clock(end))
+                if not hours[half][0] < hours[half][1]:
+                    raise ValueError(f"visit_hours.{half}: the start must be before the end")
+            updates["visit_hours"] = {**settings.visit_hours, **hours}
+        for key in ("lookup_rate", "write_rate", "login_rate"):
             if key in data:
                 n, per = data[key]
                 updates[key] = (int(n), int(per))
@@ -117,7 +140,17 @@ class BookingSettings:
         return replace(settings, **updates)
 
 
-_AT_LEAST_ONE = {"lookup_failures_allowed", "lookup_lockout_minutes"}
+def _clock(raw: Any) -> time:
+    hh, mm = str(raw).split(":")
+    return time(int(hh), int(mm))
+
+
+_AT_LEAST_ONE = {
+    "lookup_failures_allowed",
+    "lookup_lockout_minutes",
+    "login_failures_allowed",
+    "login_lockout_minutes",
+}
 _KEYS = {
     "eligibility",
     "horizon_days",
@@ -130,6 +163,10 @@ _KEYS = {
     "lookup_lockout_minutes",
     "alternatives",
     "zones",
+    "visit_hours",
+    "login_rate",
+    "login_failures_allowed",
+    "login_lockout_minutes",
 }
 
 

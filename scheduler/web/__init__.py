@@ -5,26 +5,46 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler import db
 from scheduler.booking import BookingService, WrongPhoneSuffix
-from scheduler.protect import Protector
+from scheduler.models import Booking
+from scheduler.protect import Keyring, Protector
 from scheduler.settings import BookingSettings, load_file
-from scheduler.web.ratelimit import RateLimiter
+from scheduler.web.clock import utcnow
 
 REPO = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
+__all__ = ["OneTrip", "create_app", "data_dir", "db_session", "ot", "resident_lookup", "utcnow"]
+
+
+def data_dir() -> Path:
+    """Where the secret key, the data keys and the default database live:
+    ONETRIP_DATA_DIR, else $XDG_DATA_HOME/onetrip (~/.local/share/onetrip)."""
+    if os.environ.get("ONETRIP_DATA_DIR"):
+        return Path(os.environ["ONETRIP_DATA_DIR"]).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "onetrip"
 
 
 class OneTrip:
-    """Per-app state: engine, session factories, the booking service, rate limiter."""
+    """The app's booking extension: engine, session factories, the booking service,
+    the rate limiter. `OneTrip(app)` or `OneTrip().init_app(app)`; one per app, found at
+    `app.extensions["onetrip"]` (and by `ot()` inside a request)."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        from scheduler.web.ratelimit import RateLimiter
+
         url = app.config["DATABASE_URL"]
         if app.config.get("MIGRATE_ON_START"):
             db.upgrade(url)
@@ -32,17 +52,9 @@ class OneTrip:
         self.read_session, self.write_session = db.session_factories(self.engine)
         # Core connections for writes that need no ORM session (begin IMMEDIATE on SQLite).
         self.write_engine = self.engine.execution_options(**db.WRITE)
-        # Writes of one statement (a booking without an Idempotency-Key): on PostgreSQL,
-        # autocommit connections of their own, a few kept open between uses; on SQLite,
-        # the write engine.
+        # Writes of one statement (a booking without an Idempotency-Key): on PostgreSQL
+        # autocommit connections of their own, on SQLite the write engine.
         self.single_statement_engine = db.single_statement_engine(self.engine)
-        self.single_statement: Any = (
-            db.KeptConnections(self.single_statement_engine)
-            if self.engine.dialect.name == "postgresql"
-            else self.single_statement_engine
-        )
-        secret = app.config["SECRET_KEY"]
-        secret_bytes = secret.encode() if isinstance(secret, str) else secret
         data = dict(app.config.get("BOOKING") or {})
         if app.config.get("BOOKING_FILE"):
             data = {**load_file(app.config["BOOKING_FILE"]), **data}
@@ -55,13 +67,23 @@ class OneTrip:
         geocoder = app.config.get("GEOCODER", "gazetteer")
         if geocoder == "gazetteer":
             geocoder = _gazetteer_geocoder()
-        self.service = BookingService(catalog, self.settings, Protector(secret_bytes), geocoder)
-        self.limiter = RateLimiter()
+        self.protector = Protector(_keyring(app))
+        self.service = BookingService(catalog, self.settings, self.protector, geocoder)
+        self.limiter = RateLimiter(self.write_engine, self.single_statement_engine)
+        app.extensions["onetrip"] = self
+        app.teardown_appcontext(_close_session)
 
     def dispose(self) -> None:
         """Close the pooled database connections."""
         self.engine.dispose()
-        self.single_statement.dispose()  # on PostgreSQL, its kept connections and pool
+        if self.single_statement_engine.engine is not self.engine:
+            self.single_statement_engine.dispose()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()  # rolls back anything not committed
 
 
 def _gazetteer_geocoder() -> Any:
@@ -72,60 +94,103 @@ def _gazetteer_geocoder() -> Any:
     return GazetteerGeocoder()
 
 
-def _secret_key(instance: Path) -> str:
-    """ONETRIP_SECRET_KEY, else a key kept in the instance folder (shared by all workers)."""
+def _secret_file(path: Path, make: Any) -> str:
+    """The content of a secret file, created (owner-only) with `make()` when missing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker made it meanwhile
+            return path.read_text(encoding="utf-8")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(make())
+    return path.read_text(encoding="utf-8")
+
+
+def _session_secret(instance: Path) -> str:
+    """ONETRIP_SECRET_KEY, else a key kept in the data directory (shared by all workers).
+    It signs cookies only: replacing it logs everyone out and touches no stored data."""
     if os.environ.get("ONETRIP_SECRET_KEY"):
         return os.environ["ONETRIP_SECRET_KEY"]
-    path = instance / "secret_key"
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return _secret_file(instance / "secret_key", lambda: secrets.token_urlsafe(48)).strip()
+
+
+def _keyring(app: Flask) -> Keyring:
+    """The data keys: config DATA_KEYS (a Keyring or its JSON), else the file
+    ONETRIP_DATA_KEYS_FILE, else `data_keys.json` in the data directory, created on
+    first start. A data directory that already has a cookie secret from an earlier
+    version (which derived the data keys from it) carries those keys over."""
+    given = app.config.get("DATA_KEYS")
+    if isinstance(given, Keyring):
+        return given
+    if isinstance(given, str):
+        return Keyring.loads(given)
+    path = Path(app.config.get("DATA_KEYS_FILE") or Path(app.instance_path) / "data_keys.json")
+
+    def make() -> str:
+        old = app.config.get("LEGACY_SECRET_KEY")
+        if old:
+            log.warning(
+                "data keys carried over from the earlier secret key; rotate them with "
+                "`onetrip keys rotate` and `onetrip keys reencrypt`"
+            )
+            secret = old.encode() if isinstance(old, str) else old
+            return Keyring.from_legacy_secret(secret).dumps()
+        return Keyring.generate().dumps()
+
+    return Keyring.loads(_secret_file(path, make))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """App factory. `config` overrides; DATABASE_URL, ONETRIP_SECRET_KEY, ONETRIP_SETTINGS
-    (a TOML/JSON settings file) and ONETRIP_SITE_DIR come from the environment otherwise."""
-    app = Flask(__name__, instance_path=str(REPO / "instance"))
-    instance = Path(app.instance_path)
+    """App factory. `config` overrides; DATABASE_URL, ONETRIP_SECRET_KEY, ONETRIP_DATA_DIR,
+    ONETRIP_DATA_KEYS_FILE, ONETRIP_SETTINGS (a TOML/JSON settings file),
+    ONETRIP_SITE_DIR, ONETRIP_TRUSTED_PROXIES and ONETRIP_SECURE_COOKIES come from the
+    environment otherwise."""
+    config = dict(config or {})
+    instance = Path(config.get("DATA_DIR") or data_dir()).resolve()
+    app = Flask(__name__, instance_path=str(instance), static_url_path="/_onetrip/static")
     app.config.update(
+        DATA_DIR=str(instance),
         DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'onetrip.sqlite3'}",
         SITE_DIR=os.environ.get("ONETRIP_SITE_DIR") or str(REPO / "build" / "site"),
         BOOKING_FILE=os.environ.get("ONETRIP_SETTINGS"),
+        DATA_KEYS_FILE=os.environ.get("ONETRIP_DATA_KEYS_FILE"),
         MIGRATE_ON_START=os.environ.get("ONETRIP_MIGRATE") == "1",
+        # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (nginx: 1).
+        # Without it every request seems to come from the proxy, and a per-address limit
+        # is one bucket for the whole county.
+        TRUSTED_PROXIES=int(os.environ.get("ONETRIP_TRUSTED_PROXIES") or 0),
         MAX_CONTENT_LENGTH=256 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Behind HTTPS (any real deployment) set ONETRIP_SECURE_COOKIES=1.
-        SESSION_COOKIE_SECURE=os.environ.get("ONETRIP_SECURE_COOKIES") == "1",
+        # Secure unless told otherwise (ONETRIP_SECURE_COOKIES=0, or the demo on plain http).
+        SESSION_COOKIE_SECURE=os.environ.get("ONETRIP_SECURE_COOKIES") != "0",
+        REMEMBER_COOKIE_SECURE=os.environ.get("ONETRIP_SECURE_COOKIES") != "0",
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    if config:
-        app.config.update(config)
+    app.config.update(config)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(instance)
-    if app.config["DATABASE_URL"].startswith("sqlite:///") and not config:
-        Path(app.config["DATABASE_URL"][len("sqlite:///") :]).parent.mkdir(
-            parents=True, exist_ok=True
+        app.config["SECRET_KEY"] = _session_secret(instance)
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0
         )
 
-    app.extensions["onetrip"] = OneTrip(app)
+    OneTrip(app)
 
-    @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()  # rolls back anything not committed
+    from scheduler.web import api, auth, errors, headers, resident, site, staff
 
-    from scheduler.web import api, errors, resident, site, staff
-
+    auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
     errors.init_app(app)
+    headers.init_app(app)
     site.init_app(app)
     return app
 
@@ -135,19 +200,20 @@ def ot() -> OneTrip:
     return state
 
 
-def db_session() -> Any:
+def db_session() -> Session:
     """The request's session: writers (non-GET) begin IMMEDIATE on SQLite."""
     if "db_session" not in g:
         state = ot()
         factory = state.read_session if request.method in ("GET", "HEAD") else state.write_session
         g.db_session = factory()
-    return g.db_session
+    session: Session = g.db_session
+    return session
 
 
-def resident_lookup(session: Any, reference: str, phone_last4: str, *, now: datetime) -> Any:
+def resident_lookup(session: Session, reference: str, phone_last4: str) -> Booking:
     """The service's look-up for a resident; a wrong phone suffix is counted against the
     reference and committed on its own before the 404 goes out."""
-    state = ot()
+    state, now = ot(), utcnow()
     try:
         return state.service.lookup(session, reference, phone_last4, now=now)
     except WrongPhoneSuffix as err:

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from scheduler import idempotency
+from scheduler import idempotency, identity
 from scheduler.booking import RESIDENT_WEB
+from scheduler.booking.capacity import zones_by_town
 from scheduler.errors import BookingError, InvalidField
 from scheduler.schemas import BookingRequest, CancelRequest, LookupRequest, MoveRequest
 from scheduler.web import db_session, ot, resident_lookup
+from scheduler.web.clock import utcnow
 from scheduler.web.errors import json_error, validation_error
+from scheduler.web.present import to_dict
+from scheduler.web.ratelimit import client_key
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["bp", "utcnow"]  # utcnow: re-exported for views written against this module
 
 
 @bp.errorhandler(BookingError)
@@ -44,7 +45,7 @@ def rate_limited(bucket: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             state = ot()
             limit, per = getattr(state.settings, setting)
-            if not state.limiter.hit(f"{bucket}:{request.remote_addr}", limit, per):
+            if not state.limiter.hit(client_key(bucket), limit, per):
                 return json_error(429, "rate_limited", "操作太频繁，请稍后再试。")
             return view(*args, **kwargs)
 
@@ -54,29 +55,47 @@ def rate_limited(bucket: str) -> Callable[[F], F]:
 
 
 def body_as(model: type[M]) -> M:
-    """The JSON body as `model`: 415 unless JSON, 413 when too large, 422 when malformed."""
+    """The JSON body as `model`: 415 unless JSON, 413 when too large, 422 when malformed
+    or when an object repeats a key."""
     return model.model_validate_json(json_body())
 
 
 def json_body() -> bytes:
-    """The raw body of a JSON request, which can be read once: 415 unless JSON, 413 when
-    too large."""
+    """The raw body of a JSON request, read through Werkzeug (which enforces
+    MAX_CONTENT_LENGTH): 415 unless JSON, 413 when too large, 422 for repeated keys."""
     if request.mimetype != "application/json":
         raise _Unsupported()
     limit = ot().settings.max_body_bytes
     length = request.content_length
     if length is not None and length > limit:
         raise _TooLarge()
-    if length is not None:
-        # With a Content-Length, read exactly that much from the WSGI input, as PEP 3333
-        # has applications do; Werkzeug's stream wrappers around it cost some 30 µs a
-        # booking.
-        data = request.environ["wsgi.input"].read(length)
-    else:  # chunked: Werkzeug reads it, up to MAX_CONTENT_LENGTH
-        data = request.get_data(cache=False)
+    data = request.get_data(cache=False)
     if len(data) > limit:
         raise _TooLarge()
-    return data  # type: ignore[no-any-return]
+    _refuse_repeated_keys(data)
+    return data
+
+
+def _refuse_repeated_keys(data: bytes) -> None:
+    """A JSON object naming a key twice is refused: parsers disagree on which one wins,
+    so a proxy or log and this app could read different requests."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                raise InvalidField(
+                    f"提交的内容中字段「{key[:40]}」出现了不止一次。",
+                    field=key[:40],
+                    code="duplicate_key",
+                )
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except ValueError:  # malformed: pydantic says so with its own error
+        return
 
 
 class _Unsupported(BookingError):
@@ -125,12 +144,8 @@ def items() -> Response:
 
 @bp.get("/townships")
 def townships() -> Response:
-    from sqlalchemy import select
-
-    from scheduler.models import ZoneTown
-
     _only_args(set())
-    zones = dict(db_session().execute(select(ZoneTown.town_code, ZoneTown.zone_code)).all())
+    zones = zones_by_town(db_session())
     return jsonify(
         [
             {"code": t.code, "name": t.name, "zone": zones.get(t.code)}
@@ -172,14 +187,13 @@ def create_booking() -> tuple[Response, int]:
     raw = json_body()
     req = BookingRequest.model_validate_json(raw)
     now = utcnow()
-    # The busiest write: a Core connection instead of the ORM session, whose transaction
-    # bookkeeping alone costs about 0.1 ms. Leaving the block uncommitted rolls back.
-    # Without a key there is nothing to record beside the booking, and on PostgreSQL
-    # BookingService.create makes it in one statement, which needs no transaction.
-    engine = state.write_engine if key is not None else state.single_statement
+    # A Core connection: the booking needs no ORM unit of work. Without a key there is
+    # nothing to record beside the booking, and on PostgreSQL it is one statement, which
+    # needs no transaction (the autocommit engine). Leaving uncommitted rolls back.
+    engine = state.write_engine if key is not None else state.single_statement_engine
     with engine.connect() as conn:
         if key is not None:
-            fingerprint = state.service.protector.keyed_hash(
+            fingerprint = state.protector.keyed_hash(
                 request.path + "\x00" + raw.decode(errors="replace"), purpose="idempotency"
             )
             replay = idempotency.claim(conn, key, fingerprint, now)
@@ -188,7 +202,7 @@ def create_booking() -> tuple[Response, int]:
                 resp.headers["Idempotent-Replayed"] = "true"
                 return resp, replay.status_code
         booking = state.service.create(conn, req, now=now, actor=RESIDENT_WEB)
-        body = state.service.to_dict(booking, now)
+        body = to_dict(state.service, booking, now)
         if key is not None:
             idempotency.store(conn, key, 201, body)
         conn.commit()
@@ -198,13 +212,28 @@ def create_booking() -> tuple[Response, int]:
 
 
 @bp.get("/bookings/<reference>")
+def get_booking(reference: str) -> tuple[Response, int]:
+    """Moved: the phone suffix goes in a POST body, so that no URL (and no log) holds it."""
+    resp = json_error(
+        400,
+        "lookup_by_post",
+        "查询预约请改用 POST /api/bookings/<预约号>/lookup，在 JSON 请求体中提交"
+        "手机号后四位（phone_last4），不要放在网址里。",
+        "phone_last4",
+    )
+    ref = identity.normalize_reference(reference)
+    if ref is not None:
+        resp.headers["Link"] = f'</api/bookings/{ref}/lookup>; rel="alternate"'
+    return resp, 400
+
+
+@bp.post("/bookings/<reference>/lookup")
 @rate_limited("lookup")
-def get_booking(reference: str) -> Response:
-    _only_args({"phone_last4"})
-    q = LookupRequest.model_validate({"phone_last4": request.args.get("phone_last4", "")})
-    svc, now = ot().service, utcnow()
-    booking = resident_lookup(db_session(), reference, q.phone_last4, now=now)
-    return jsonify(svc.to_dict(booking, now))
+def lookup_booking(reference: str) -> Response:
+    _only_args(set())
+    req = body_as(LookupRequest)
+    booking = resident_lookup(db_session(), reference, req.phone_last4)
+    return jsonify(to_dict(ot().service, booking, utcnow()))
 
 
 @bp.post("/bookings/<reference>/cancel")
@@ -213,10 +242,10 @@ def cancel_booking(reference: str) -> Response:
     _only_args(set())
     req = body_as(CancelRequest)
     svc, session, now = ot().service, db_session(), utcnow()
-    booking = resident_lookup(session, reference, req.phone_last4, now=now)
+    booking = resident_lookup(session, reference, req.phone_last4)
     svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
     session.commit()
-    return jsonify(svc.to_dict(booking, now))
+    return jsonify(to_dict(svc, booking, now))
 
 
 @bp.post("/bookings/<reference>/move")
@@ -225,10 +254,10 @@ def move_booking(reference: str) -> Response:
     _only_args(set())
     req = body_as(MoveRequest)
     svc, session, now = ot().service, db_session(), utcnow()
-    booking = resident_lookup(session, reference, req.phone_last4, now=now)
+    booking = resident_lookup(session, reference, req.phone_last4)
     svc.move(session, booking, req.date, req.half_day, now=now, actor=RESIDENT_WEB)
     session.commit()
-    return jsonify(svc.to_dict(booking, now))
+    return jsonify(to_dict(svc, booking, now))
 
 
 @bp.get("/openapi.json")

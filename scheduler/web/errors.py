@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
@@ -74,12 +76,20 @@ def init_app(app: Flask) -> None:
     def _unexpected(err: Exception) -> Any:
         if isinstance(err, HTTPException):
             return _http(err)
-        # The type only: exception text can carry submitted values.
         kind, method, path = type(err).__name__, request.method, request.path
         if _unavailable(err):
             log.error("database unavailable (%s) on %s %s", kind, method, path)
             return _answer(503, "service_unavailable", UNAVAILABLE_ZH, retry_after=RETRY_AFTER_S)
-        log.error("unhandled %s on %s %s", kind, method, path)
+        if _schema_missing(err):
+            log.error(
+                "database schema missing or out of date (%s) on %s %s: run `onetrip migrate`\n%s",
+                kind,
+                method,
+                path,
+                scrubbed_traceback(err),
+            )
+        else:
+            log.error("unhandled %s on %s %s\n%s", kind, method, path, scrubbed_traceback(err))
         return _answer(500, "internal_error", "系统繁忙，请稍后再试或拨打12345。")
 
 
@@ -87,15 +97,69 @@ UNAVAILABLE_ZH = "系统暂时无法办理，请稍后再试或拨打12345。"
 RETRY_AFTER_S = 30
 
 
+# SQLite reports a missing table or column as an OperationalError, as it does a locked
+# database; only the latter goes away by itself.
+_SQLITE_SCHEMA = ("no such table", "no such column", "has no column named")
+
+
 def _unavailable(err: Exception) -> bool:
     """The database cannot be reached or is too busy right now (a server down or
-    restarting, a lost connection, a full pool, SQLite's writer lock not granted in
-    time): the same request may work a little later. (A connection lost after a
-    statement committed leaves a booking made; a client that retries sends the same
-    Idempotency-Key.)"""
-    if isinstance(err, (OperationalError, DisconnectionError, PoolTimeout, TimeoutError)):
+    restarting, a lost connection, a full pool, a statement timeout, SQLite's writer lock
+    not granted in time): the same request may work a little later. (A connection lost
+    after a statement committed leaves a booking made; a client that retries sends the
+    same Idempotency-Key.)"""
+    if isinstance(err, (DisconnectionError, PoolTimeout, TimeoutError)):
         return True
+    if isinstance(err, OperationalError):
+        return not _schema_missing(err)
     return isinstance(err, DBAPIError) and err.connection_invalidated
+
+
+def _schema_missing(err: Exception) -> bool:
+    """A table or column the code needs is not in the database (migrations not run)."""
+    if not isinstance(err, DBAPIError):
+        return False
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    if sqlstate in ("42P01", "42703"):  # PostgreSQL: undefined table, undefined column
+        return True
+    text = str(err.orig).lower()
+    return isinstance(err, OperationalError) and any(m in text for m in _SQLITE_SCHEMA)
+
+
+# Personal data that exception texts may carry: ID numbers, phone numbers, any run of
+# digits (a phone suffix), Chinese text (names, addresses), quoted values.
+_SCRUB = (
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),
+    (re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+"), "…"),
+    (re.compile(r"\d{4,}[\dXx]?"), "#"),
+)
+
+
+def scrub(text: str) -> str:
+    """`text` with quoted values, Chinese text and runs of digits replaced; only the
+    first line (PostgreSQL's DETAIL line quotes whole rows)."""
+    text = text.split("\n", 1)[0][:300]
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrubbed_traceback(err: BaseException) -> str:
+    """The traceback of `err` (and of its causes): every frame as Python prints it, the
+    exception messages scrubbed of personal data."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        parts.insert(
+            0,
+            "".join(traceback.format_list(frames))
+            + f"{type(current).__module__}.{type(current).__qualname__}: {scrub(str(current))}\n",
+        )
+        current = current.__cause__ or current.__context__
+    return "Traceback (most recent call last):\n" + "-- which caused --\n".join(parts)
 
 
 def _answer(status: int, code: str, message: str, retry_after: int | None = None) -> Any:

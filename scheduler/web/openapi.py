@@ -16,6 +16,7 @@ from scheduler.schemas import (
     FullOut,
     IneligibleOut,
     ItemOut,
+    LookupRequest,
     MoveRequest,
     SlotOut,
     TownshipOut,
@@ -34,6 +35,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
+        400: "已改用 POST …/lookup（lookup_by_post）",
         404: "没有找到（预约号或手机尾号不符时也是 404）",
         409: "状态冲突（已过截止时间、重复预约、状态不允许）",
         413: "请求体过大",
@@ -57,6 +59,7 @@ _REFERENCE = {
 def document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         BookingRequest,
+        LookupRequest,
         CancelRequest,
         MoveRequest,
         BookingOut,
@@ -154,17 +157,22 @@ def document() -> dict[str, Any]:
             },
             "/api/bookings/{reference}": {
                 "get": {
-                    "operationId": "getBooking",
-                    "parameters": [
-                        _REFERENCE,
-                        {
-                            "name": "phone_last4",
-                            "in": "query",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": r"^\d{4}$"},
-                        },
-                    ],
-                    "responses": {"200": booking, **_errors(404, 422, 429)},
+                    "operationId": "getBookingMoved",
+                    "description": "已改为 POST /api/bookings/{reference}/lookup：手机号后四位"
+                    "不能放在网址里（会进入日志）。总是回答 400 lookup_by_post。",
+                    "parameters": [_REFERENCE],
+                    "responses": {**_errors(400)},
+                }
+            },
+            "/api/bookings/{reference}/lookup": {
+                "post": {
+                    "operationId": "lookupBooking",
+                    "parameters": [_REFERENCE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(LookupRequest)}},
+                    },
+                    "responses": {"200": booking, **_errors(404, 413, 415, 422, 429)},
                 }
             },
             "/api/bookings/{reference}/cancel": {

@@ -1,51 +1,77 @@
-"""A small in-process sliding-window rate limiter (per worker; enough against guessing)."""
+"""Rate limits counted in the database, so that every worker process shares one count.
+
+A sliding window estimated from two fixed ones (this minute's count plus the share of
+the last minute's that still falls inside the window): exact enough against guessing,
+and one upsert plus one read per request.
+"""
 
 from __future__ import annotations
 
-import threading
+import itertools
 import time
-from collections import deque
+from collections.abc import Callable
+from typing import Any
 
-MAX_KEYS = 100_000  # client addresses remembered at once; idle ones go first
+from flask import request
+from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from scheduler.models import RateCount
+
+_COUNTS: Table = RateCount.__table__  # type: ignore[assignment]
+SWEEP_EVERY = 500  # hits of a process between deletions of finished windows
+MAX_KEY = 120
 
 
 class RateLimiter:
-    def __init__(self, max_keys: int = MAX_KEYS) -> None:
-        # key -> (window in seconds, times of the hits inside it)
-        self._hits: dict[str, tuple[float, deque[float]]] = {}
-        self._lock = threading.Lock()
-        self._max_keys = max_keys
+    def __init__(self, write_engine: Engine, single_statement_engine: Engine) -> None:
+        # SQLite: the write engine (BEGIN IMMEDIATE under the writer lock). PostgreSQL:
+        # the autocommit engine: the upsert is atomic by itself.
+        self._engine = (
+            single_statement_engine
+            if single_statement_engine.dialect.name == "postgresql"
+            else write_engine
+        )
+        dialect: Any = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        ins = dialect.insert(_COUNTS)
+        self._upsert = ins.on_conflict_do_update(
+            index_elements=[_COUNTS.c.key, _COUNTS.c.window_start],
+            set_={"hits": _COUNTS.c.hits + 1},
+        ).returning(_COUNTS.c.hits)
+        self._hits = itertools.count(1)
+        self.clock: Callable[[], float] = time.time
 
-    def hit(self, key: str, limit: int, per_s: float, now: float | None = None) -> bool:
-        """Record one request under `key`; False when it exceeds `limit` within `per_s`."""
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            found = self._hits.get(key)
-            if found is None:
-                if len(self._hits) >= self._max_keys:
-                    self._forget(moment)
-                found = self._hits[key] = (per_s, deque())
-            hits = found[1]
-            while hits and hits[0] <= moment - per_s:
-                hits.popleft()
-            if len(hits) >= limit:
-                return False
-            hits.append(moment)
-            return True
+    def hit(self, key: str, limit: int, per_s: int) -> bool:
+        """Count one request under `key`; False when it goes over `limit` per `per_s`."""
+        now = self.clock()
+        window = int(now // per_s) * per_s
+        key = key[:MAX_KEY]
+        with self._engine.connect() as conn:
+            hits = conn.execute(
+                self._upsert, {"key": key, "window_start": window, "hits": 1}
+            ).scalar_one()
+            before = conn.execute(
+                select(_COUNTS.c.hits).where(
+                    _COUNTS.c.key == key, _COUNTS.c.window_start == window - per_s
+                )
+            ).scalar()
+            if next(self._hits) % SWEEP_EVERY == 0:
+                horizon = int(now) - max(2 * per_s, 3600)
+                conn.execute(delete(_COUNTS).where(_COUNTS.c.window_start < horizon))
+            conn.commit()
+        overlap = 1.0 - (now - window) / per_s  # share of the last window still inside
+        return int(hits) + int(before or 0) * overlap <= limit
 
-    def _forget(self, moment: float) -> None:
-        """Make room: drop keys with no hit inside their window, and if every key is
-        still active, the half whose last hit is oldest (they are the least likely to
-        be refused). The table never outgrows `max_keys`."""
-        idle = [
-            k for k, (per_s, hits) in self._hits.items() if not hits or hits[-1] <= moment - per_s
-        ]
-        for k in idle:
-            del self._hits[k]
-        if len(self._hits) >= self._max_keys:
-            by_last = sorted(self._hits, key=lambda k: self._hits[k][1][-1])
-            for k in by_last[: len(by_last) // 2 + 1]:
-                del self._hits[k]
+    def sweep(self, *, older_than_s: int = 3600) -> None:
+        """Delete counts of windows that ended long ago."""
+        with self._engine.connect() as conn:
+            conn.execute(
+                delete(_COUNTS).where(_COUNTS.c.window_start < self.clock() - older_than_s)
+            )
+            conn.commit()
 
-    def __len__(self) -> int:
-        return len(self._hits)
+
+def client_key(bucket: str) -> str:
+    """The bucket of this request's client: its address as ProxyFix leaves it (the
+    client's, behind the configured number of trusted proxies)."""
+    return f"{bucket}:{request.remote_addr or '-'}"

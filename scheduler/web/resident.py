@@ -11,7 +11,7 @@ from scheduler import idempotency
 from scheduler.booking import RESIDENT_WEB
 from scheduler.errors import BookingError, InvalidField
 from scheduler.web import csrf, db_session, ot, resident_lookup
-from scheduler.web.api import utcnow
+from scheduler.web.clock import utcnow
 from scheduler.web.forms import (
     BOOKER_KINDS,
     FIELD_LABELS,
@@ -19,6 +19,8 @@ from scheduler.web.forms import (
     booking_request,
     parse_slot,
 )
+from scheduler.web.present import to_dict
+from scheduler.web.ratelimit import client_key
 
 bp = Blueprint("resident", __name__)
 csrf.protect(bp)
@@ -32,7 +34,7 @@ def _booking_error(err: BookingError) -> Any:
 
 def _limited(bucket: str) -> bool:
     limit, per = getattr(ot().settings, f"{bucket}_rate")
-    return not ot().limiter.hit(f"{bucket}:{request.remote_addr}", limit, per)
+    return not ot().limiter.hit(client_key(bucket), limit, per)
 
 
 def _form_context(item: Any, **extra: Any) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def book(item_code: str) -> Any:
         if replay is not None:
             return redirect(url_for("resident.booked", reference=replay.body["reference"]))
         booking = svc.create(session, req, now=now, actor=RESIDENT_WEB)
-        body = svc.to_dict(booking, now)
+        body = to_dict(svc, booking, now)
         idempotency.store(session, key, 201, body)
         session.commit()
     except BookingError as err:
@@ -101,16 +103,19 @@ def booked(reference: str) -> Any:
 
 @bp.route("/booking", methods=["GET", "POST"])
 def lookup() -> Any:
-    if request.method == "GET" and not request.args.get("reference"):
+    if request.method == "GET":
+        if "phone_last4" in request.args:
+            # A phone suffix in a URL ends up in logs: only the form's POST is answered.
+            err = InvalidField("请在下面的表单中填写手机号后四位后查询。", field="phone_last4")
+            return render_template("lookup.html", error=err), 400
         return render_template("lookup.html", error=None)
     if _limited("lookup"):
         return render_template("error.html", status=429, message="查询太频繁，请稍后再试。"), 429
-    source = request.form if request.method == "POST" else request.args
-    reference, last4 = source.get("reference", ""), source.get("phone_last4", "")
+    reference, last4 = request.form.get("reference", ""), request.form.get("phone_last4", "")
     try:
         if not (len(last4) == 4 and last4.isdigit()):
             raise InvalidField("请填写手机号后四位。", field="phone_last4")
-        booking = resident_lookup(db_session(), reference, last4, now=utcnow())
+        booking = resident_lookup(db_session(), reference, last4)
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
     return _status_page(booking, last4)
@@ -126,7 +131,7 @@ def _status_page(
     return (
         render_template(
             "status.html",
-            booking=svc.to_dict(booking, now),
+            booking=to_dict(svc, booking, now),
             last4=last4,
             slots=slots,
             error=error,
@@ -144,7 +149,7 @@ def change(reference: str, action: str) -> Any:
     svc, session, now = ot().service, db_session(), utcnow()
     last4 = request.form.get("phone_last4", "")
     try:
-        booking = resident_lookup(session, reference, last4, now=now)
+        booking = resident_lookup(session, reference, last4)
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
     try:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import session as cookie
 
-from scheduler.booking import Actor, local_date, to_local
+from scheduler import accounts
+from scheduler.booking import Actor, audit, capacity, local_date, lookup, to_local
 from scheduler.errors import BookingError, InvalidField
-from scheduler.models import STATUS_ZH, Booking, BookingEvent, Clerk, StaffUser, Status
+from scheduler.models import STATUS_ZH, Booking, StaffUser, Status
 from scheduler.settings import TZ
 from scheduler.web import csrf, db_session, ot
-from scheduler.web.api import utcnow
+from scheduler.web.auth import log_in, log_out, login_required
+from scheduler.web.clock import utcnow
 from scheduler.web.forms import (
     BOOKER_KINDS,
     FIELD_LABELS,
@@ -25,9 +24,13 @@ from scheduler.web.forms import (
     parse_slot,
     whole_number,
 )
+from scheduler.web.present import reveal, to_dict
+from scheduler.web.ratelimit import client_key
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 csrf.protect(bp)
+MANAGE = ("window", "dispatcher", "admin")
+ROLE_ZH = {"window": "窗口", "clerk": "上门人员", "dispatcher": "调度", "admin": "管理员"}
 
 
 @bp.errorhandler(BookingError)
@@ -36,28 +39,9 @@ def _booking_error(err: BookingError) -> Any:
     return render_template("error.html", status=err.status, message=err.message_zh), err.status
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-MANAGE = ("window", "admin")
-# Checked against when the user does not exist, so both paths cost one hash.
-_DUMMY_HASH = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
-
-
-def login_required(*roles: str) -> Callable[[F], F]:
-    def deco(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            user_id = session.get("staff_id")
-            user = db_session().get(StaffUser, user_id) if user_id else None
-            if user is None or not user.active:
-                return redirect(url_for("staff.login", next=request.path))
-            if roles and user.role not in roles:
-                abort(403)
-            g.staff = user
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return deco
+@bp.app_context_processor
+def _roles() -> dict[str, object]:
+    return {"role_zh": ROLE_ZH, "manage_roles": MANAGE}
 
 
 def _actor(channel: str = "window") -> Actor:
@@ -67,35 +51,46 @@ def _actor(channel: str = "window") -> Actor:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
-    if request.method == "POST":
-        limit, per = ot().settings.lookup_rate
-        if not ot().limiter.hit(f"login:{request.remote_addr}", limit, per):
-            return render_template(
-                "error.html", status=429, message="登录太频繁，请稍后再试。"
-            ), 429
-        name = request.form.get("username", "").strip()
-        # A NUL cannot even reach PostgreSQL: such a name is simply not a user.
-        user = (
-            db_session().scalar(select(StaffUser).where(StaffUser.username == name))
-            if name.isprintable()
-            else None
+    if request.method == "GET":
+        return render_template("staff/login.html", error=None)
+    state, now = ot(), utcnow()
+    limit, per = state.settings.login_rate
+    if not state.limiter.hit(client_key("login"), limit, per):
+        return render_template("error.html", status=429, message="登录太频繁，请稍后再试。"), 429
+    s = state.settings
+    lockout = accounts.Lockout(
+        allowed=s.login_failures_allowed,
+        first=timedelta(minutes=s.login_lockout_minutes),
+    )
+    session_ = db_session()
+    try:
+        user = accounts.authenticate(
+            session_,
+            request.form.get("username", "").strip(),
+            request.form.get("password", ""),
+            now=now,
+            lockout=lockout,
         )
-        ok = check_password_hash(
-            user.password_hash if user else _DUMMY_HASH, request.form.get("password", "")
-        )
-        if user is not None and user.active and ok:
-            session.clear()
-            session["staff_id"] = user.id
-            nxt = request.args.get("next", "")
-            return redirect(nxt if nxt.startswith("/staff/") else url_for("staff.index"))
-        error = "用户名或密码不正确。"
-    return render_template("staff/login.html", error=error), 401 if error else 200
+    except accounts.LoginRefused as refused:
+        session_.commit()  # the count of wrong passwords
+        status = 429 if refused.locked_until is not None else 401
+        return render_template("staff/login.html", error=refused.message_zh), status
+    token = accounts.start_session(session_, user, now=now)
+    session_.commit()
+    cookie.clear()
+    log_in(token, user)
+    nxt = request.args.get("next", "")
+    return redirect(nxt if nxt.startswith("/staff/") else url_for("staff.index"))
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    session.clear()
+    token = log_out()
+    if token is not None:
+        session_ = db_session()
+        accounts.end_session(session_, token, now=utcnow())
+        session_.commit()
+    cookie.clear()
     return redirect(url_for("staff.login"))
 
 
@@ -104,23 +99,13 @@ def logout() -> Any:
 def index() -> Any:
     if g.staff.role == "clerk":
         return redirect(url_for("staff.visits"))
-    svc, now = ot().service, utcnow()
+    svc, now, session_ = ot().service, utcnow(), db_session()
     text = request.args.get("q", "").strip()
-    if text:
-        results = svc.search(db_session(), text)
-    else:
-        results = list(
-            db_session().scalars(
-                select(Booking)
-                .where(Booking.status == Status.PENDING, Booking.date >= local_date(now))
-                .order_by(Booking.date, Booking.half_day, Booking.id)
-                .limit(100)
-            )
-        )
+    results = lookup.search(session_, text) if text else lookup.pending(session_, now)
     return render_template(
         "staff/index.html",
         q=text,
-        results=[svc.to_dict(b, now) | {"id_masked": b.id_masked} for b in results],
+        results=[to_dict(svc, b, now) | {"id_masked": b.id_masked} for b in results],
     )
 
 
@@ -172,15 +157,12 @@ def detail(reference: str) -> Any:
 
 
 def _detail_page(reference: str, error: BookingError | None = None, status: int = 200) -> Any:
-    svc, now = ot().service, utcnow()
+    svc, now, session_ = ot().service, utcnow(), db_session()
     b = _booking(reference)
-    events = db_session().scalars(
-        select(BookingEvent).where(BookingEvent.booking_id == b.id).order_by(BookingEvent.id)
-    )
-    staff_names = dict(db_session().execute(select(StaffUser.id, StaffUser.name)).all())
-    clerks = list(db_session().scalars(select(Clerk).where(Clerk.active).order_by(Clerk.id)))
-    slots = svc.slots(db_session(), b.town_code, now, staff=True)
-    view = svc.to_dict(b, now) | {
+    events = audit.trail(session_, b.id)
+    clerks = capacity.clerks_on_shift(session_, b.zone_code, b.date, b.half_day)
+    slots = svc.slots(session_, b.town_code, now, staff=True)
+    view = to_dict(svc, b, now) | {
         "id_masked": b.id_masked,
         "age_band": b.age_band,
         "reason": dict(REASONS).get(b.reason, b.reason),
@@ -200,8 +182,8 @@ def _detail_page(reference: str, error: BookingError | None = None, status: int 
                 {
                     "at": to_local(e.at).strftime("%Y-%m-%d %H:%M"),
                     "action": e.action,
-                    "who": staff_names.get(e.actor_staff_id, "")
-                    if e.actor_staff_id
+                    "who": e.staff_name or ""
+                    if e.actor_kind == "staff"
                     else {"resident": "居民", "system": "系统"}.get(e.actor_kind, e.actor_kind),
                     "channel": e.channel,
                     "from": STATUS_ZH.get(Status(e.from_status), "") if e.from_status else "",
@@ -238,18 +220,11 @@ def act(reference: str, action: str) -> Any:
             svc.cancel(session_, b, now=now, actor=_actor())
         elif action == "move":
             day, half = parse_slot(request.form.get("slot", ""))
-            svc.move(
-                session_,
-                b,
-                day,
-                half,
-                now=now,
-                actor=_actor(),
-            )
+            svc.move(session_, b, day, half, now=now, actor=_actor())
         elif action == "schedule":
             start, end = _window(b, request.form.get("start", ""), request.form.get("end", ""))
             clerk = whole_number(request.form.get("clerk_id", ""))
-            if clerk is None or db_session().get(Clerk, clerk) is None:
+            if clerk is None:
                 raise InvalidField("请选择上门人员。", field="clerk_id")
             svc.schedule(session_, b, clerk_id=clerk, start=start, end=end, now=now, actor=_actor())
         else:
@@ -279,44 +254,27 @@ def _window(b: Booking, start: str, end: str) -> tuple[datetime, datetime]:
 @login_required("clerk", "admin")
 def visits() -> Any:
     """A clerk's visit cards: the only page that shows a resident's phone and address."""
-    svc, now = ot().service, utcnow()
+    state, now = ot(), utcnow()
+    svc, p = state.service, state.protector
     clerk_id = g.staff.clerk_id
     chosen = whole_number(request.args.get("clerk", ""))
     if g.staff.role == "admin" and chosen is not None:
         clerk_id = chosen
-    today = local_date(now)
-    rows = db_session().scalars(
-        select(Booking)
-        .where(
-            Booking.assigned_clerk_id == clerk_id,
-            Booking.status == Status.SCHEDULED,
-            Booking.date >= today,
-            Booking.date <= today + timedelta(days=7),
-        )
-        .order_by(Booking.window_start)
-    )
-    p = svc.protector
     # Only the assigned clerk sees names, phones and streets in full (an admin looking at
     # another clerk's day sees the masked forms).
     own = clerk_id is not None and clerk_id == g.staff.clerk_id
     cards = []
-    for b in rows:
-        view = svc.to_dict(b, now)
+    for b in lookup.visits_of(db_session(), clerk_id, now):
+        view = to_dict(svc, b, now)
         view.update(
-            name=p.decrypt(b.applicant_name_enc, field="applicant_name_enc")
-            if own
-            else b.applicant_name_masked,
-            phone_full=p.decrypt(b.phone_enc, field="phone_enc") if own else b.phone_masked,
-            booker_phone_full=(
-                p.decrypt(b.booker_phone_enc, field="booker_phone_enc")
-                if own
-                else b.booker_phone_masked
-            )
+            name=reveal(p, b, "applicant_name_enc") if own else b.applicant_name_masked,
+            phone_full=reveal(p, b, "phone_enc") if own else b.phone_masked,
+            booker_phone_full=(reveal(p, b, "booker_phone_enc") if own else b.booker_phone_masked)
             if b.booker_phone_enc
             else None,
             booker_relationship=b.booker_relationship,
             village=b.village,
-            detail=p.decrypt(b.address_detail_enc, field="address_detail_enc") if own else "",
+            detail=reveal(p, b, "address_detail_enc") if own else "",
             reason=dict(REASONS).get(b.reason, b.reason),
         )
         cards.append(view)

@@ -25,17 +25,32 @@ from werkzeug.security import generate_password_hash
 from guide.catalog import load_townships
 from guide.schema import OfficeKind
 from scheduler import db, identity
+from scheduler.accounts import add_staff
 from scheduler.booking import BookingService, ensure_zones
-from scheduler.demo import add_staff
 from scheduler.models import HALF_DAYS, Clerk, Shift, Slot
-from scheduler.protect import Protector
+from scheduler.protect import Keyring, Protector
 from scheduler.settings import QINGYUAN_ZONES, BookingSettings
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-key-not-for-production-0123456789"
+
+
+def test_keyring() -> Keyring:
+    """Data keys fixed for the tests (apart from the cookie key SECRET)."""
+    import hashlib
+
+    def key(label: str) -> bytes:
+        return hashlib.sha256(f"test data key {label}".encode()).digest()
+
+    return Keyring(hash_key=key("hash"), keys={"t1": key("t1")}, current="t1")
+
+
+test_keyring.__test__ = False  # type: ignore[attr-defined]
 TABLES = (
     "booking_events",
     "idempotency_keys",
+    "staff_sessions",
+    "rate_counts",
     "bookings",
     "staff_users",
     "shifts",
@@ -246,7 +261,8 @@ def seed(
     per_zone: dict[str, int] = {}
     shifts = []
     for i, c in enumerate(staff):
-        zone = QINGYUAN_ZONES[i % len(QINGYUAN_ZONES)].code
+        # Clerk 1 serves "west", the zone of the tests' usual township (隆宫乡).
+        zone = QINGYUAN_ZONES[(i + 1) % len(QINGYUAN_ZONES)].code
         per_zone[zone] = per_zone.get(zone, 0) + 1
         for offset in range(days):
             for half in HALF_DAYS:
@@ -286,7 +302,7 @@ def settings() -> BookingSettings:
 
 @pytest.fixture
 def service(catalog: SmallCatalog, settings: BookingSettings) -> BookingService:
-    return BookingService(catalog, settings, Protector(SECRET.encode()), geocoder=None)
+    return BookingService(catalog, settings, Protector(test_keyring()), geocoder=None)
 
 
 @pytest.fixture
@@ -326,14 +342,20 @@ def _password_hash(username: str) -> str:
     return generate_password_hash(staff_password(username))
 
 
-def make_app(db_url: str, catalog: Any, site_dir: Path, **booking: Any) -> Flask:
+def make_app(
+    db_url: str, catalog: Any, site_dir: Path, config: dict[str, Any] | None = None, **booking: Any
+) -> Flask:
     from scheduler.web import create_app
 
     app = create_app(
         {
+            **(config or {}),
             "TESTING": True,
             "DATABASE_URL": db_url,
             "SECRET_KEY": SECRET,
+            "DATA_KEYS": test_keyring(),
+            "DATA_DIR": str(site_dir.parent / "data"),
+            "SESSION_COOKIE_SECURE": False,
             "CATALOG": catalog,
             "GEOCODER": None,
             "SITE_DIR": str(site_dir),

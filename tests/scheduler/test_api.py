@@ -244,7 +244,7 @@ def test_idempotency_key_with_other_body_is_refused(client: FlaskClient, app: Fl
 def test_lookup_cancel_and_move(client: FlaskClient, app: Flask) -> None:
     """With reference and last 4 digits a resident sees, moves and cancels the booking."""
     ref = book(client, app).get_json()["reference"]
-    r = client.get(f"/api/bookings/{ref}?phone_last4=1234")
+    r = client.post(f"/api/bookings/{ref}/lookup", json={"phone_last4": "1234"})
     assert r.status_code == 200 and r.get_json()["can_change"] is True
     r = client.post(
         f"/api/bookings/{ref}/move",
@@ -260,8 +260,8 @@ def test_lookup_cancel_and_move(client: FlaskClient, app: Flask) -> None:
 def test_wrong_suffix_looks_like_unknown_reference(client: FlaskClient, app: Flask) -> None:
     """A wrong phone suffix and an unknown reference get byte-identical 404 answers."""
     ref = book(client, app).get_json()["reference"]
-    wrong = client.get(f"/api/bookings/{ref}?phone_last4=0000")
-    unknown = client.get("/api/bookings/ZZZZZZZZ?phone_last4=1234")
+    wrong = client.post(f"/api/bookings/{ref}/lookup", json={"phone_last4": "0000"})
+    unknown = client.post("/api/bookings/ZZZZZZZZ/lookup", json={"phone_last4": "1234"})
     assert wrong.status_code == unknown.status_code == 404
     assert wrong.data == unknown.data
     wrong = client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "0000"})
@@ -276,15 +276,21 @@ def test_wrong_suffixes_lock_a_reference_whatever_the_address(
     app = make_app(db_url, catalog, tmp_path, lookup_failures_allowed=3)
     client = app.test_client()
     ref = book(client, app).get_json()["reference"]
-    assert client.get(f"/api/bookings/{ref}?phone_last4=0000").status_code == 404
+    assert (
+        client.post(f"/api/bookings/{ref}/lookup", json={"phone_last4": "0000"}).status_code == 404
+    )
     assert (
         client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "0001"}).status_code == 404
     )
-    assert client.get(f"/api/bookings/{ref}?phone_last4=0002").status_code == 404
+    assert (
+        client.post(f"/api/bookings/{ref}/lookup", json={"phone_last4": "0002"}).status_code == 404
+    )
     r = client.post(f"/api/bookings/{ref}/cancel", json={"phone_last4": "1234"})
     assert r.status_code == 429 and r.get_json()["error"] == "lookup_locked"
     assert "****" not in r.get_data(as_text=True)  # not even the masked phone
-    assert client.get(f"/api/bookings/{ref}?phone_last4=1234").status_code == 429
+    assert (
+        client.post(f"/api/bookings/{ref}/lookup", json={"phone_last4": "1234"}).status_code == 429
+    )
     with app.extensions["onetrip"].read_session() as s:
         booking = s.scalars(select(Booking).where(Booking.reference == ref)).one()
         assert (booking.status, booking.lookup_failures) == ("pending", 3)
@@ -295,10 +301,16 @@ def test_lookup_is_rate_limited(db_url: str, catalog: Any, tmp_path: Any) -> Non
     """More than the configured look-ups per minute from one address get 429."""
     app = make_app(db_url, catalog, tmp_path, lookup_rate=[3, 60])
     client = app.test_client()
-    codes = [client.get("/api/bookings/ZZZZZZZZ?phone_last4=1234").status_code for _ in range(5)]
+    codes = [
+        client.post("/api/bookings/ZZZZZZZZ/lookup", json={"phone_last4": "1234"}).status_code
+        for _ in range(5)
+    ]
     assert codes == [404, 404, 404, 429, 429]
     assert (
-        client.get("/api/bookings/ZZZZZZZZ?phone_last4=1234").get_json()["error"] == "rate_limited"
+        client.post("/api/bookings/ZZZZZZZZ/lookup", json={"phone_last4": "1234"}).get_json()[
+            "error"
+        ]
+        == "rate_limited"
     )
     app.extensions["onetrip"].dispose()
 
@@ -344,20 +356,3 @@ def test_database_down_is_503_not_500(catalog: Any, tmp_path: Path) -> None:
     r = client.get("/book/resident-pension-claim?town_code=331126205")
     assert r.status_code == 503 and "系统暂时无法办理" in r.get_data(as_text=True)
     app.extensions["onetrip"].dispose()
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_booking_on_postgresql_runs_as_a_named_prepared_statement(
-    app: Flask, client: FlaskClient
-) -> None:
-    """On PostgreSQL, POST /api/bookings without a key takes the libpq path (its statement
-    is prepared on the autocommit connection), not the cursor."""
-    state = app.extensions["onetrip"]
-    r = client.post("/api/bookings", json=payload(date=first_date(app)))
-    assert r.status_code == 201, r.get_json()
-    with state.single_statement.connect() as conn:  # the one kept connection
-        statements = conn.exec_driver_sql(
-            "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'onetrip_%%'"
-        ).scalars()
-        assert any(s.startswith("WITH place AS") for s in statements)

@@ -84,3 +84,21 @@ def test_dev_server_request_lines_leave_query_strings_out(
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "werkzeug")
     assert "GET /api/bookings/ABCD2345?… HTTP/1.1" in logged
     assert "9876" not in logged and "phone_last4" not in logged
+
+
+def test_request_lines_with_an_absolute_url_lose_their_query_strings() -> None:
+    """A request line whose target is an absolute URL (`GET http://host/…?… HTTP/1.1`,
+    as proxies send) loses its query string too."""
+    record = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '127.0.0.1 - - [02/Dec/2026 15:00:00] "%s" 400 -',
+        ("GET http://onetrip.example/api/bookings/ABCD2345?phone_last4=9876 HTTP/1.1",),
+        None,
+    )
+    cli.WithoutQueryStrings().filter(record)
+    text = record.getMessage()
+    assert "9876" not in text and "phone_last4" not in text
+    assert "GET http://onetrip.example/api/bookings/ABCD2345?… HTTP/1.1" in text

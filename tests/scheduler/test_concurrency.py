@@ -14,7 +14,6 @@ import pytest
 import requests
 from booking_support import (
     NOW,
-    SECRET,
     TABLES,
     first_date,
     make_id,
@@ -22,6 +21,7 @@ from booking_support import (
     payload,
     seed,
     small_catalog,
+    test_keyring,
     test_settings,
 )
 from flask import Flask
@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, func, select, text
 from werkzeug.serving import make_server
 
 from scheduler import db
-from scheduler.booking import _UNIQUE_REFERENCE, Actor, BookingService
+from scheduler.booking import UNIQUE_REFERENCE, Actor, BookingService
 from scheduler.errors import Conflict, SlotFull
 from scheduler.models import Booking, BookingEvent, IdempotencyRecord, Slot
 from scheduler.protect import Protector
@@ -112,7 +112,7 @@ def _contend(url: str, day: str, start: int, n: int, barrier: Any, out: Any) -> 
     """One process: its own engine and service, n booking attempts after the barrier."""
     engine = db.make_engine(url)
     _, write = db.session_factories(engine)
-    svc = BookingService(small_catalog(), test_settings(), Protector(SECRET.encode()))
+    svc = BookingService(small_catalog(), test_settings(), Protector(test_keyring()))
     barrier.wait()
     for i in range(start, start + n):
         req = BookingRequest.model_validate(payload(date=day, applicant=person(i)), strict=False)
@@ -137,7 +137,7 @@ def seeded_service(db_url: str) -> tuple[Any, Any, BookingService]:
     with write() as s:
         seed(s, settings, NOW.date(), days=3)
         s.commit()
-    return engine, write, BookingService(small_catalog(), settings, Protector(SECRET.encode()))
+    return engine, write, BookingService(small_catalog(), settings, Protector(test_keyring()))
 
 
 def emptied(postgres_url: str) -> str:
@@ -325,7 +325,7 @@ def test_reference_constraint_is_the_one_the_service_retries_on(postgres_url: st
             )
         ).all()
     engine.dispose()
-    assert _UNIQUE_REFERENCE in names
+    assert UNIQUE_REFERENCE in names
 
 
 @pytest.mark.postgres

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from sqlalchemy.pool import NullPool
 
 from scheduler import db
 from scheduler.db import Base
-from scheduler.fastsql import Prepared
 from scheduler.models import Zone
 
 
@@ -131,14 +129,12 @@ def test_pool_keeps_healthy_connections(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("autocommit", [False, True], ids=["cursor", "libpq"])
-def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(
-    postgres_url: str, autocommit: bool
-) -> None:
-    """When the server vanished without notice (no check can see it), the first prepared
+@pytest.mark.parametrize("autocommit", [False, True], ids=["transaction", "autocommit"])
+def test_a_lost_connection_replaces_the_pool(postgres_url: str, autocommit: bool) -> None:
+    """When the server vanished without notice (no check can see it), the first
     statement fails and the engine drops its whole pool, so the next request gets a
-    fresh connection instead of the next dead one. In autocommit (the single-statement
-    engine) the statement goes through libpq rather than the cursor: the same holds."""
+    fresh connection instead of the next dead one, in autocommit (the single-statement
+    engine) too."""
     options: dict[str, Any] = {"pool_size": 2}
     if autocommit:
         options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
@@ -153,68 +149,45 @@ def test_a_lost_connection_in_a_prepared_statement_replaces_the_pool(
         for pid in pids:
             conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     time.sleep(0.3)
-    one = Prepared(select(literal_column("1")))
+    one = select(literal_column("1"))
     with pytest.raises(OperationalError), engine.connect() as conn:
-        one.first(conn, {})
+        conn.execute(one)
     with engine.connect() as conn:
-        assert one.first(conn, {}) == (1,)
+        assert conn.execute(one).first() == (1,)
         assert conn.scalar(text("SELECT pg_backend_pid()")) not in pids
     engine.dispose()
     admin.dispose()
 
 
 @pytest.mark.postgres
-def test_kept_connections_reused_bounded_and_replaced(postgres_url: str) -> None:
-    """Autocommit connections kept between uses: the next use gets the same one; more
-    users at once than are kept come from the pool and go back to it; one the server
-    closed is replaced at the next use; dispose() closes the kept ones."""
-    engine = db.make_engine(postgres_url)
-    kept = db.KeptConnections(db.single_statement_engine(engine), keep=2)
-    pid_sql = text("SELECT pg_backend_pid()")
+def test_postgresql_statements_have_a_timeout(postgres_url: str) -> None:
+    """Every connection of the app's engines runs with a statement_timeout, so a hung
+    statement cannot hold a worker forever; a statement past it fails (a 503)."""
+    engine = db.make_engine(postgres_url, statement_timeout_ms=200)
+    single = db.single_statement_engine(engine)
+    try:
+        for eng in (engine, single):
+            with eng.connect() as conn:
+                assert conn.scalar(text("SHOW statement_timeout")) == "200ms"
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        engine.dispose()
+        single.dispose()
 
-    def backend() -> int:
-        with kept.connect() as conn:
-            conn.scalar(select(literal_column("1")))  # autobegins SQLAlchemy's transaction
-            return int(conn.scalar(pid_sql))
 
-    first = backend()
-    assert backend() == first
-    with kept.connect() as conn:
-        assert not conn.in_transaction()  # what a use began is ended when it returns
+def test_sqlite_waits_for_the_writer_lock_a_bounded_time(tmp_path: Path) -> None:
+    """A writer that cannot get SQLite's write lock (another process holds it) gives up
+    after the busy timeout instead of waiting forever."""
+    import fcntl
+    import os
 
-    # Five users at once: five connections; afterwards two are kept, three went back.
-    together = threading.Barrier(5)
-    seen: list[int] = []
-
-    def user() -> None:
-        with kept.connect() as conn:
-            seen.append(int(conn.scalar(pid_sql)))
-            together.wait(10)
-
-    threads = [threading.Thread(target=user) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert len(set(seen)) == 5
-    assert len(kept._idle) == 2
-
-    admin = create_engine(postgres_url, poolclass=NullPool)
-    kept_pids = [int(c.scalar(pid_sql)) for _, c in kept._idle]
-    with admin.connect() as conn:
-        for pid in kept_pids:
-            conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    time.sleep(0.3)  # the FATAL message and FIN reach our sockets
-    assert backend() not in kept_pids
-
-    survivors = [int(c.scalar(pid_sql)) for _, c in kept._idle]
-    kept.dispose()
-    with admin.connect() as conn:
-        query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
-        for _ in range(100):  # a closed connection's backend exits shortly after
-            if not conn.scalar(query, {"pids": survivors}):
-                break
-            time.sleep(0.05)
-        assert not conn.scalar(query, {"pids": survivors})
-    admin.dispose()
-    engine.dispose()
+    path = str(tmp_path / "busy.sqlite3") + ".writelock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as another process in the middle of a write
+    try:
+        with pytest.raises(TimeoutError):
+            db.WriterLock(path, timeout_s=0.3).acquire()
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

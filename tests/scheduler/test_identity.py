@@ -108,8 +108,8 @@ def test_only_ascii_digits_count_as_digits() -> None:
 
 
 def test_masks() -> None:
-    """ID keeps 4+4 characters, phone 3+4, name the first character."""
-    assert identity.mask_id("33112619400305123X") == "3311**********123X"
+    """ID keeps its first 4 characters only, phone 3+4, name the first character."""
+    assert identity.mask_id("33112619400305123X") == "3311**************"
     assert identity.mask_phone("13812341234") == "138****1234"
     assert identity.mask_name("吴秀英") == "吴**"
     assert identity.mask_name("李") == "李*"

@@ -10,12 +10,12 @@ from typing import Any
 
 from booking_support import (
     NOW,
-    SECRET,
     TABLES,
     make_id,
     make_phone,
     seed,
     small_catalog,
+    test_keyring,
     test_settings,
 )
 from hypothesis import HealthCheck, settings
@@ -60,7 +60,7 @@ def machine_for(db_url: str, fresh: Any) -> type[RuleBasedStateMachine]:
             with self.write() as s:
                 seed(s, self.settings, DAYS[0], days=len(DAYS))
                 s.commit()
-            self.svc = BookingService(small_catalog(), self.settings, Protector(SECRET.encode()))
+            self.svc = BookingService(small_catalog(), self.settings, Protector(test_keyring()))
             self.model: dict[str, tuple[Status, date, str]] = {}
             self.people = 0
 

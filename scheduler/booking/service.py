@@ -1,0 +1,150 @@
+"""`BookingService`: the catalog, settings and keys the booking rules need, with the
+operations as methods (each a thin call of the module function that holds the rule)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler.booking import capacity, dates, eligibility, lookup, operations
+from scheduler.booking.audit import RESIDENT_WEB, Actor
+from scheduler.booking.capacity import Db, SlotView
+from scheduler.booking.eligibility import Eligibility
+from scheduler.booking.places import Place, PlaceFinder
+from scheduler.models import Booking, Status
+from scheduler.protect import Protector
+from scheduler.schemas import BookingRequest
+from scheduler.settings import BookingSettings
+
+
+class BookingService:
+    """Booking rules over a catalog (items, offices, townships), settings and data keys.
+
+    One object per app (the web extension makes it); every channel calls the same
+    methods. They take a Session (or, for `create`, a Connection) and `now`, and never
+    commit.
+    """
+
+    def __init__(
+        self, catalog: Any, settings: BookingSettings, protector: Protector, geocoder: Any = None
+    ) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self.protector = protector
+        self.geocoder = geocoder
+        self.places = PlaceFinder(catalog, geocoder)
+
+    # -- dates and reference data ---------------------------------------------------------
+
+    def cutoff_for(self, day: date) -> datetime:
+        return dates.cutoff_for(self.settings, day)
+
+    def first_bookable(self, now: datetime) -> date:
+        return dates.first_bookable(self.settings, now)
+
+    def last_bookable(self, now: datetime) -> date:
+        return dates.last_bookable(self.settings, now)
+
+    def check_date(self, day: date, now: datetime, *, staff: bool = False) -> None:
+        dates.check_date(self.settings, day, now, staff=staff)
+
+    def item(self, code: str) -> Any:
+        return eligibility.item(self.catalog, code)
+
+    def township(self, code: str) -> Any:
+        return eligibility.township(self.catalog, code)
+
+    def zone_of(self, db: Db, town_code: str) -> str:
+        return capacity.zone_of(db, town_code)
+
+    def nearest_station(self, item: Any, town_code: str) -> dict[str, str] | None:
+        return eligibility.nearest_station(self.catalog, item, town_code)
+
+    def eligibility(
+        self, *, age: int, reason: str, disability_grade: int | None
+    ) -> Eligibility | None:
+        return eligibility.eligibility(
+            self.settings, age=age, reason=reason, disability_grade=disability_grade
+        )
+
+    def slots(
+        self, session: Session, town_code: str, now: datetime, *, staff: bool = False
+    ) -> list[SlotView]:
+        eligibility.township(self.catalog, town_code)
+        return capacity.slots(session, self.settings, town_code, now, staff=staff)
+
+    def alternatives(
+        self, db: Db, zone: str, after: date, half_day: str, now: datetime
+    ) -> list[SlotView]:
+        return capacity.alternatives(db, self.settings, zone, after, half_day, now)
+
+    def _locate(self, town_code: str, village: str) -> Place:
+        return self.places.locate(town_code, village)
+
+    # -- operations -------------------------------------------------------------------------
+
+    def create(
+        self, db: Db, req: BookingRequest, *, now: datetime, actor: Actor = RESIDENT_WEB
+    ) -> Booking:
+        return operations.create(self, db, req, now=now, actor=actor)
+
+    def can_change(self, booking: Booking, now: datetime, cutoff: datetime | None = None) -> bool:
+        return operations.can_change(self, booking, now, cutoff)
+
+    def cancel(self, session: Session, booking: Booking, *, now: datetime, actor: Actor) -> Booking:
+        return operations.cancel(self, session, booking, now=now, actor=actor)
+
+    def move(
+        self,
+        session: Session,
+        booking: Booking,
+        day: date,
+        half_day: str,
+        *,
+        now: datetime,
+        actor: Actor,
+    ) -> Booking:
+        return operations.move(self, session, booking, day, half_day, now=now, actor=actor)
+
+    def confirm(
+        self, session: Session, booking: Booking, *, now: datetime, actor: Actor
+    ) -> Booking:
+        return operations.confirm(self, session, booking, now=now, actor=actor)
+
+    def schedule(
+        self,
+        session: Session,
+        booking: Booking,
+        *,
+        clerk_id: int,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        actor: Actor,
+    ) -> Booking:
+        return operations.schedule(
+            self, session, booking, clerk_id=clerk_id, start=start, end=end, now=now, actor=actor
+        )
+
+    def finish(
+        self, session: Session, booking: Booking, outcome: Status, *, now: datetime, actor: Actor
+    ) -> Booking:
+        return operations.finish(self, session, booking, outcome, now=now, actor=actor)
+
+    # -- finding ----------------------------------------------------------------------------
+
+    def by_reference(self, session: Session, reference: str) -> Booking:
+        return lookup.by_reference(session, reference)
+
+    def lookup(
+        self, session: Session, reference: str, phone_last4: str, *, now: datetime
+    ) -> Booking:
+        return lookup.lookup(session, self.settings, reference, phone_last4, now=now)
+
+    def count_failed_lookup(self, db: Db, booking_id: int, *, now: datetime) -> None:
+        lookup.count_failed_lookup(db, self.settings, booking_id, now=now)
+
+    def search(self, session: Session, text: str, *, limit: int = 50) -> list[Booking]:
+        return lookup.search(session, text, limit=limit)
