@@ -7,7 +7,7 @@ bounded phases (each stops by itself after ``--seconds``):
 * ``health``  — closed loop on a trivial endpoint (no database): the server's ceiling;
 * ``book``    — closed loop of booking POSTs (distinct residents, spread over townships
   and half-days);
-* ``lookup``  — closed loop of look-ups of the bookings just made;
+* ``lookup``  — closed loop of look-ups (``POST …/lookup``) of the bookings just made;
 * ``paced``   — open loop at ``--rate`` requests/s (half bookings, half look-ups) for
   the latency target.
 
@@ -116,6 +116,7 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
         "DATABASE_URL": url,
         "ONETRIP_SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
         "ONETRIP_SETTINGS": str(settings),
+        "ONETRIP_DATA_DIR": str(workdir / "data"),
         "ONETRIP_MIGRATE": "1",
     }
     code = (

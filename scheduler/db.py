@@ -10,6 +10,7 @@ import select
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,14 @@ def make_engine(
     if os.environ.get("ONETRIP_PG_PREPARE") == "0":
         connect_args.setdefault("prepare_threshold", None)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _TIMEOUTS[engine] = statement_timeout_ms
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine, "checkout", _drop_if_closed_by_server)
     return engine
+
+
+# The statement timeout each PostgreSQL engine was made with (for its autocommit twin).
+_TIMEOUTS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
 
 
 def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -230,7 +236,12 @@ def single_statement_engine(engine: Engine) -> Engine:
     url = engine.url.render_as_string(hide_password=False)
     # Nothing to roll back when a connection comes back: it never holds a transaction.
     # A second pool per process: count it when sizing max_connections.
-    return make_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+    return make_engine(
+        url,
+        statement_timeout_ms=_TIMEOUTS.get(engine, STATEMENT_TIMEOUT_MS),
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+    )
 
 
 def session_factories(engine: Engine) -> tuple[sessionmaker[Any], sessionmaker[Any]]:

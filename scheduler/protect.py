@@ -130,7 +130,8 @@ class Keyring:
 
 
 def _dated_id() -> str:
-    return datetime.now(UTC).strftime("k%Y%m%d%H%M%S")
+    """A key id that says when the key was made: k20261202-3fa9c1."""
+    return datetime.now(UTC).strftime("k%Y%m%d-") + secrets.token_hex(3)
 
 
 class Protector:

@@ -102,3 +102,135 @@ def test_request_lines_with_an_absolute_url_lose_their_query_strings() -> None:
     text = record.getMessage()
     assert "9876" not in text and "phone_last4" not in text
     assert "GET http://onetrip.example/api/bookings/ABCD2345?… HTTP/1.1" in text
+
+
+def test_set_password_and_deactivate_end_the_logins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onetrip set-password` and `onetrip deactivate-staff` end the account's open
+    logins on the server."""
+    from datetime import UTC, datetime
+
+    from scheduler import accounts
+    from scheduler.models import StaffSession
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr("guide.catalog.load", lambda *a, **k: small_catalog())
+    monkeypatch.setattr("scheduler.web._gazetteer_geocoder", lambda: None)
+    assert cli.main(["migrate"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert cli.main(["add-staff", "wangfang", "王芳", "dispatcher"]) == 0
+    engine = create_engine(url)
+
+    def open_login() -> None:
+        with Session(engine) as s:
+            user = s.scalars(select(StaffUser)).one()
+            accounts.start_session(s, user, now=datetime.now(UTC))
+            s.commit()
+
+    def open_logins() -> int:
+        with Session(engine) as s:
+            rows = s.scalars(select(StaffSession).where(StaffSession.ended_at.is_(None)))
+            return len(rows.all())
+
+    open_login()
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-long-password\n"))
+    assert cli.main(["set-password", "wangfang"]) == 0 and open_logins() == 0
+    open_login()
+    assert cli.main(["deactivate-staff", "wangfang"]) == 0 and open_logins() == 0
+    with Session(engine) as s:
+        user = s.scalars(select(StaffUser)).one()
+        assert user.role == "dispatcher" and not user.active
+    engine.dispose()
+    assert "logins ended" in capsys.readouterr().out
+
+
+def test_keys_rotate_then_reencrypt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onetrip keys rotate` adds a current key to the keyring file (the old one kept);
+    `onetrip keys reencrypt` then reports what it moved."""
+    from scheduler.protect import Keyring
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("ONETRIP_DATA_DIR", str(data))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setattr("guide.catalog.load", lambda *a, **k: small_catalog())
+    monkeypatch.setattr("scheduler.web._gazetteer_geocoder", lambda: None)
+    assert cli.main(["migrate"]) == 0
+    before = Keyring.loads((data / "data_keys.json").read_text())
+    assert (data / "data_keys.json").stat().st_mode & 0o077 == 0  # owner only
+    assert cli.main(["keys", "rotate"]) == 0
+    after = Keyring.loads((data / "data_keys.json").read_text())
+    assert after.current != before.current and before.current in after.keys
+    assert after.hash_key == before.hash_key
+    assert cli.main(["keys", "reencrypt"]) == 0
+    assert "0 value(s) re-encrypted" in capsys.readouterr().out
+
+
+def test_data_directory_is_outside_the_source_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ONETRIP_DATA_DIR the secret key, data keys and default database go to the
+    user's data directory, not beside the installed package."""
+    from scheduler.web import REPO, data_dir
+
+    monkeypatch.delenv("ONETRIP_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", "/var/lib/somewhere")
+    assert data_dir() == Path("/var/lib/somewhere/onetrip")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert REPO not in data_dir().parents
+
+
+def test_the_extension_can_be_made_first_and_bound_later(tmp_path: Path) -> None:
+    """`OneTrip()` then `init_app(app)`, as Flask extensions are, gives the app its state."""
+    from booking_support import test_keyring
+    from flask import Flask
+
+    from scheduler.db import upgrade
+    from scheduler.web import OneTrip
+
+    url = f"sqlite:///{tmp_path / 'ext.sqlite3'}"
+    upgrade(url)
+    app = Flask("x")
+    app.config.update(
+        DATABASE_URL=url, CATALOG=small_catalog(), GEOCODER=None, DATA_KEYS=test_keyring()
+    )
+    ext = OneTrip()
+    ext.init_app(app)
+    assert app.extensions["onetrip"] is ext and ext.service.catalog is app.config["CATALOG"]
+    ext.dispose()
+
+
+def test_demo_removes_its_temporary_database_on_sigterm(tmp_path: Path) -> None:
+    """`onetrip serve --demo` stopped with SIGTERM (a service manager, `kill`) removes its
+    temporary directory, database included."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path), "ONETRIP_DATA_DIR": str(tmp_path / "d")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scheduler.cli", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("OneTrip:"):
+                break
+        made = list(tmp_path.glob("onetrip-demo-*"))
+        assert len(made) == 1 and (made[0] / "demo.sqlite3").exists()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list(tmp_path.glob("onetrip-demo-*")) == []
