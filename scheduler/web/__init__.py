@@ -43,7 +43,7 @@ class OneTrip:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        from scheduler.web.ratelimit import RateLimiter
+        from scheduler.limits import RateLimiter
 
         url = app.config["DATABASE_URL"]
         if app.config.get("MIGRATE_ON_START"):
@@ -155,6 +155,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SITE_DIR=os.environ.get("ONETRIP_SITE_DIR") or str(REPO / "build" / "site"),
         BOOKING_FILE=os.environ.get("ONETRIP_SETTINGS"),
         DATA_KEYS_FILE=os.environ.get("ONETRIP_DATA_KEYS_FILE"),
+        # Upgrading from the single-secret versions: the keyring, made on the first start,
+        # carries that secret's data keys over (docs/booking.md, Keys).
+        LEGACY_SECRET_KEY=os.environ.get("ONETRIP_LEGACY_SECRET_KEY"),
         MIGRATE_ON_START=os.environ.get("ONETRIP_MIGRATE") == "1",
         # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (nginx: 1).
         # Without it every request seems to come from the proxy, and a per-address limit

@@ -191,3 +191,38 @@ def test_sqlite_waits_for_the_writer_lock_a_bounded_time(tmp_path: Path) -> None
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def test_migration_0003_shortens_stored_id_masks(tmp_path: Path) -> None:
+    """Upgrading a database with bookings of the earlier form keeps only the region
+    prefix of each stored ID mask and drops the exact age."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db.upgrade(url, "0002")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO zones (code, name) VALUES ('west', '西片')"))
+        conn.execute(
+            text(
+                "INSERT INTO slots (zone_code, date, half_day, capacity, booked) "
+                "VALUES ('west', '2026-06-02', 'am', 2, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO bookings (reference, item_code, status, channel, "
+                "applicant_name_enc, applicant_name_masked, id_hash, id_masked, age_band, "
+                "age_at_booking, phone_enc, phone_masked, booker_kind, town_code, zone_code, "
+                "village, address_detail_enc, reason, eligible_by, needs_phone_check, slot_id, "
+                "date, half_day, created_at, updated_at, lookup_failures) VALUES ("
+                "'ABCD2345', 'x', 'pending', 'web', 'e', '吴**', 'h', '3311**********123X', "
+                "'80-89', 86, 'e', '139****1234', 'self', '331126205', 'west', '', 'e', 'age', "
+                "'age', 0, 1, '2026-06-02', 'am', '2026-06-01', '2026-06-01', 0)"
+            )
+        )
+    engine.dispose()
+    db.upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM bookings")).mappings().one()
+    engine.dispose()
+    assert row["id_masked"] == "3311**************" and "age_at_booking" not in row

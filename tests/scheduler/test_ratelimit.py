@@ -11,7 +11,7 @@ from booking_support import make_app, staff_password
 from flask import Flask
 
 from scheduler import db
-from scheduler.web.ratelimit import RateLimiter
+from scheduler.limits import RateLimiter
 
 
 def _limiter(db_url: str) -> tuple[RateLimiter, Any]:
@@ -20,18 +20,18 @@ def _limiter(db_url: str) -> tuple[RateLimiter, Any]:
     return limiter, engine
 
 
-def test_sliding_window_per_key(db_url: str) -> None:
-    """`limit` hits per window; the last window's hits count by the share still inside."""
+def test_fixed_window_per_key(db_url: str) -> None:
+    """`limit` hits per window and key; the next window starts from zero."""
     rl, engine = _limiter(db_url)
     t = [1000.0]
     rl.clock = lambda: t[0]
     try:
         assert [rl.hit("a", 2, 60) for _ in range(3)] == [True, True, False]
         assert rl.hit("b", 2, 60)  # another key has its own count
-        t[0] = 1075.0  # the window 960..1020 (three hits, the refused one too) weighs 1/12
-        assert rl.hit("a", 2, 60)
-        t[0] = 1140.0  # two windows on: everything has left
-        assert rl.hit("a", 2, 60) and rl.hit("a", 2, 60)
+        t[0] = 1019.0  # the same window (960..1020): still refused
+        assert not rl.hit("a", 2, 60)
+        t[0] = 1020.0  # the next window
+        assert rl.hit("a", 2, 60) and rl.hit("a", 2, 60) and not rl.hit("a", 2, 60)
     finally:
         engine.dispose()
 
