@@ -117,3 +117,25 @@ def _check(first17: str) -> str:
     from scheduler.identity import check_char
 
     return check_char(first17)
+
+
+def test_pages_run_under_their_content_security_policy(
+    served: tuple[str, Any], page: Any, tmp_path: Path
+) -> None:
+    """The item page (Material's inline scripts, the booking form), the look-up page and
+    the staff login load in chromium without a single CSP violation, styled by the
+    app's stylesheet."""
+    base, _app = served
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.goto(f"{base}/items/{ITEM}/")
+    page.locator(".ot-booking form.ot-form").wait_for(timeout=15_000)
+    for path in ("/booking", "/staff/login"):
+        page.goto(base + path)
+        size = page.evaluate("getComputedStyle(document.body).fontSize")
+        assert size == "18px", path  # onetrip.css applied
+    page.screenshot(path=str(tmp_path / "staff-login-390.png"), full_page=True)
+    assert refused == []
