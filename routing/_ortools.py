@@ -33,6 +33,7 @@ from routing.solver import (
 LARGE = 300
 NEIGHBOURS_RATIO = 0.05
 MIN_NEIGHBOURS = 20
+_PARTIAL = routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED
 # Re-planning costs: per-clerk arc matrices up to this many entries in all.
 MATRIX_ENTRIES = 4_000_000
 
@@ -248,7 +249,13 @@ def _search(job: _Job) -> list[RouteTimes]:
         raise NoSolutionError(
             f"OR-Tools found no first plan within its limits (status {routing.status()})"
         )
-    return _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
+    routes = _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
+    cut_short = routing.status() == _PARTIAL
+    if cut_short and routable and not any(r.visits for r in routes):
+        # The limit struck while the first plan was being built: what OR-Tools returns
+        # then leaves every visit out, which would be reported as a full day.
+        raise NoSolutionError("OR-Tools found no first plan within its limits (cut short)")
+    return routes
 
 
 def _arc_cost(
