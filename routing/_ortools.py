@@ -239,8 +239,8 @@ def _search(job: _Job) -> list[RouteTimes]:
     solution = None
     if job.warm is not None and any(job.warm):
         node_of = {i: node for node, i in enumerate(routable, start=2 * n_clerks)}
-        routes = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
-        warm = routing.ReadAssignmentFromRoutes(routes, True)
+        indices = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
+        warm = routing.ReadAssignmentFromRoutes(indices, True)
         if warm is not None:
             solution = routing.SolveFromAssignmentWithParameters(warm, search)
     if solution is None:
