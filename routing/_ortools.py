@@ -33,6 +33,8 @@ from routing.solver import (
 LARGE = 300
 NEIGHBOURS_RATIO = 0.05
 MIN_NEIGHBOURS = 20
+FINALIZE_ENDS = True
+FINALIZE_VISITS = False
 _PARTIAL = routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED
 # Re-planning costs: per-clerk arc matrices up to this many entries in all.
 MATRIX_ENTRIES = 4_000_000
@@ -173,8 +175,9 @@ def _search(job: _Job) -> list[RouteTimes]:
                 f"lunch {clerk.id}",
             )
             time_dim.SetBreakIntervalsOfVehicle([lunch], k, visit_transits)
-        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(start))
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(end))
+        if FINALIZE_ENDS:
+            routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(start))
+            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(end))
     if weights.balance:
         time_dim.SetGlobalSpanCostCoefficient(weights.balance)
 
@@ -190,7 +193,8 @@ def _search(job: _Job) -> list[RouteTimes]:
         if len(allowed) < n_clerks:
             routing.VehicleVar(index).SetValues([-1, *allowed])
         routing.AddDisjunction([index], penalties[i])
-        routing.AddVariableMinimizedByFinalizer(cumul)
+        if FINALIZE_VISITS:
+            routing.AddVariableMinimizedByFinalizer(cumul)
 
     if any(clerk.max_visits is not None for clerk in clerks):
         ones = [0] * (2 * n_clerks) + [1] * len(routable)

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import logging
 import multiprocessing
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,9 +29,25 @@ T = TypeVar("T")
 # Modules a worker imports before it reports ready: every engine a race may send it.
 WARM_MODULES = ("routing._ortools", "routing._vroom", "routing._pyvrp")
 
+# How long to wait for a worker to pick up its job before searching here anyway.
+PICKUP_TIMEOUT_S = 60.0
+
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _size = 0
+_started: Any = None  # the pool's queue on which each job reports that it began
+_worker_started: Any = None  # the same queue, inside a worker
+
+
+def _init_worker(started: Any) -> None:
+    global _worker_started
+    _worker_started = started
+
+
+def _run_job(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """In a worker: report that the job began (the caller's search waits for this), run it."""
+    _worker_started.put(multiprocessing.current_process().pid)
+    return fn(*args)
 
 
 def _warm_up() -> int:
@@ -40,22 +57,26 @@ def _warm_up() -> int:
     return multiprocessing.current_process().pid or 0
 
 
-def _ready_pool(workers: int) -> ProcessPoolExecutor:
+def _ready_pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
     """A pool of at least ``workers`` started, warmed-up processes."""
-    global _pool, _size
+    global _pool, _size, _started
     with _lock:
         if _pool is not None and _size < workers:
             _pool.shutdown(wait=True)
             _pool = None
         if _pool is None:
-            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            context = multiprocessing.get_context("spawn")
+            _started = context.Queue()
+            _pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(_started,)
+            )
             _size = workers
-        pool = _pool
+        pool, started = _pool, _started
     # One warm-up task per worker: each spawns a process (3.11 spawns on demand) and waits
     # until it has imported the engines.
     pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(_size)]}
     log.debug("routing workers ready: %s", sorted(pids))
-    return pool
+    return pool, started
 
 
 def shutdown() -> None:
@@ -76,16 +97,21 @@ def race(
 ) -> list[T | BaseException]:
     """Run ``local`` here and each ``(function, args)`` of ``remote`` in a worker process.
 
-    The workers are started and warm before any search begins. Returns the results in
+    The workers are started and warm before any search begins, and ``local`` starts only
+    once every worker has picked up its job: the engines hold the GIL while they search, so
+    a job still waiting in this process's feeder thread would otherwise start only after
+    ``local`` had finished. Returns the results in
     order ``[local, *remote]``; a search that raised (or whose worker died) is returned as
     its exception and logged, so one failing engine never discards another's plan.
     """
     futures: list[Future[T]] = []
     if remote:
         try:
-            pool = _ready_pool(len(remote))
-            futures = [pool.submit(fn, *args) for fn, args in remote]
-        except (BrokenProcessPool, OSError) as exc:
+            pool, started = _ready_pool(len(remote))
+            futures = [pool.submit(_run_job, fn, args) for fn, args in remote]
+            for _ in remote:
+                started.get(timeout=PICKUP_TIMEOUT_S)
+        except (BrokenProcessPool, OSError, queue.Empty) as exc:
             log.warning("routing workers could not start: %s", exc)
             shutdown()
             results_failed: list[T | BaseException] = [exc for _ in remote]
