@@ -537,3 +537,25 @@ def test_vroom_serves_priority_before_count(make_problem, visit, clerk) -> None:
     assert vroom_priorities(problem) == (3, 0, 0) or vroom_priorities(problem)[0] > 0
     plan = VroomSolver(threads=1).solve(problem, FEW)
     assert [s.visit_id for r in plan.routes for s in r.stops] == ["p2"]
+
+
+def test_the_local_search_starts_after_the_worker_picked_up_its_job() -> None:
+    """In a race the in-process search begins only once the worker has begun its job, so
+    both get the same time (CLOCK_MONOTONIC is shared by the processes of a machine)."""
+    import time
+
+    from routing import _portfolio
+
+    local_start, remote_start = _portfolio.race(time.monotonic, [(time.monotonic, ())])
+    assert isinstance(remote_start, float) and isinstance(local_start, float)
+    assert remote_start <= local_start
+
+
+def test_routing_reads_only_a_monotonic_clock() -> None:
+    """No deadline in the routing library comes from the wall clock (time.time)."""
+    from pathlib import Path
+
+    import routing
+
+    sources = Path(routing.__file__).parent.glob("*.py")
+    assert [p.name for p in sources if "time.time(" in p.read_text(encoding="utf-8")] == []
