@@ -146,6 +146,7 @@ class Result:
     by_level: tuple[int, ...]  # served visits at priority 3, 2, 1
     priority: int
     travel_h: float
+    working_h: float
     solve_s: float
     clean: bool
 
@@ -161,6 +162,7 @@ def measure(problem: Problem, plan: RoutePlan, size: int, seed: int, name: str, 
         by_level=tuple(served.count(p) for p in (3, 2, 1)),
         priority=sum(served),
         travel_h=plan.travel_s / H,
+        working_h=plan.working_s / H,
         solve_s=s,
         clean=not check_plan(problem, plan),
     )
@@ -188,9 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     print(
         "| visits | seed | day | clerks | solver | limit s | priority | served (p3/p2/p1) | "
-        "travel h | solve s | check |"
+        "travel h | working h | solve s | check |"
     )
-    print("| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for size in (int(s) for s in args.sizes.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
             visits, clerks = day(size, seed)
@@ -210,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     f"| {size} | {seed} | {kind} | {len(clerks)} | {name} | {limit:g} | "
                     f"{r.priority} | {r.served} ({levels}) | {r.travel_h:.2f} | "
-                    f"{r.solve_s:.1f} | {'clean' if r.clean else 'VIOLATIONS'} |",
+                    f"{r.working_h:.2f} | {r.solve_s:.1f} | "
+                    f"{'clean' if r.clean else 'VIOLATIONS'} |",
                     flush=True,
                 )
     summary(results)

@@ -15,7 +15,6 @@ import contextlib
 import importlib
 import logging
 import multiprocessing
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,8 +34,11 @@ PICKUP_TIMEOUT_S = 60.0
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _size = 0
-_started: Any = None  # the pool's queue on which each job reports that it began
-_worker_started: Any = None  # the same queue, inside a worker
+# The pool's semaphore, released by each job as it begins. A semaphore, not a queue: a
+# queue's put is flushed by a feeder thread, which cannot run while the engine holds the
+# GIL, so the caller would hear of the start only when the worker's search had ended.
+_started: Any = None
+_worker_started: Any = None  # the same semaphore, inside a worker
 
 
 def _init_worker(started: Any) -> None:
@@ -46,7 +48,7 @@ def _init_worker(started: Any) -> None:
 
 def _run_job(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     """In a worker: report that the job began (the caller's search waits for this), run it."""
-    _worker_started.put(multiprocessing.current_process().pid)
+    _worker_started.release()
     return fn(*args)
 
 
@@ -66,7 +68,7 @@ def _ready_pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
             _pool = None
         if _pool is None:
             context = multiprocessing.get_context("spawn")
-            _started = context.Queue()
+            _started = context.Semaphore(0)
             _pool = ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(_started,)
             )
@@ -110,8 +112,9 @@ def race(
             pool, started = _ready_pool(len(remote))
             futures = [pool.submit(_run_job, fn, args) for fn, args in remote]
             for _ in remote:
-                started.get(timeout=PICKUP_TIMEOUT_S)
-        except (BrokenProcessPool, OSError, queue.Empty) as exc:
+                if not started.acquire(timeout=PICKUP_TIMEOUT_S):
+                    raise TimeoutError("a routing worker did not pick up its job")
+        except (BrokenProcessPool, OSError) as exc:
             log.warning("routing workers could not start: %s", exc)
             shutdown()
             results_failed: list[T | BaseException] = [exc for _ in remote]

@@ -311,8 +311,37 @@ def finish_plan(
     engine: str,
     previous: RoutePlan | None = None,
 ) -> RoutePlan:
-    """Assemble, explain the dropped visits, evaluate and check a plan; raise if it is bad."""
-    routes = [make_route(problem, times) for times in route_times if times.visits]
+    """Assemble, explain the dropped visits, evaluate and check a plan; raise if it is bad.
+
+    Each engine's visit order is kept, but its times are replaced by the schedule of that
+    order with the least working time (:func:`routing.timing.time_route`, compact) when
+    that is shorter: engines schedule differently (VROOM leaves at shift start and waits),
+    and plans from different engines must compare on their orders, not their clocks.
+    """
+    compacted = [_compact(problem, times) for times in route_times if times.visits]
+    try:
+        return _assemble(problem, compacted, presolved, weights, engine, previous)
+    except PlanError:
+        # The engine's own times, should the compact schedule ever fail the check.
+        engine_times = [times for times in route_times if times.visits]
+        return _assemble(problem, engine_times, presolved, weights, engine, previous)
+
+
+def _compact(problem: Problem, times: RouteTimes) -> RouteTimes:
+    timing = time_route(problem, times.clerk, times.visits, compact=True)
+    shorter = timing.times.end_s - timing.times.start_s < times.end_s - times.start_s
+    return timing.times if timing.feasible and shorter else times
+
+
+def _assemble(
+    problem: Problem,
+    route_times: Sequence[RouteTimes],
+    presolved: Presolved,
+    weights: ObjectiveWeights,
+    engine: str,
+    previous: RoutePlan | None,
+) -> RoutePlan:
+    routes = [make_route(problem, times) for times in route_times]
     routed = {stop.visit_id for route in routes for stop in route.stops}
     explained = {item.visit_id for item in presolved.unassigned}
     unassigned = list(presolved.unassigned)

@@ -154,11 +154,11 @@ def _latest(problem: Problem, k: int, ok: Callable[[int], bool]) -> int:
 
 
 def _placement(
-    problem: Problem, k: int, sequence: Sequence[int], lunch_at: int | None
+    problem: Problem, k: int, sequence: Sequence[int], lunch_at: int | None, compact: bool
 ) -> tuple[RouteTimes, list[Excess]]:
     clerk = problem.clerks[k]
     times, excess, used = _forward(problem, k, sequence, clerk.shift_start_s, lunch_at)
-    if clerk.max_working_s is None:
+    if clerk.max_working_s is None and not compact:
         return times, excess
     max_working_s = clerk.max_working_s
     first = excess
@@ -175,12 +175,16 @@ def _placement(
     for depart_s in sorted(candidates):
         later_times, later, _ = _forward(problem, k, sequence, depart_s, lunch_at)
         working = later_times.end_s - later_times.start_s
-        if working > max_working_s:
+        if max_working_s is not None and working > max_working_s:
             later.append(Excess("max_working", working - max_working_s))
-        if best is None or _rank(later) < _rank(best[1]):
+        if best is None or (_rank(later), working) < (_rank(best[1]), _working(best[0])):
             best = (later_times, later)
     assert best is not None
     return best
+
+
+def _working(times: RouteTimes) -> int:
+    return times.end_s - times.start_s
 
 
 def _bind(keeps: Callable[[int, int, int], bool], j: int, w: int) -> Callable[[int], bool]:
@@ -191,12 +195,16 @@ def _rank(excess: Sequence[Excess]) -> tuple[int, int]:
     return (len(excess), sum(e.seconds for e in excess))
 
 
-def time_route(problem: Problem, k: int, sequence: Sequence[int]) -> Timing:
+def time_route(
+    problem: Problem, k: int, sequence: Sequence[int], *, compact: bool = False
+) -> Timing:
     """The schedule of clerk ``k`` serving ``sequence`` (visit indices) that breaks least.
 
     Exact: the sequence can be served by the clerk (every window, the shift, the break and
     the working-time bound kept) if and only if the result is :attr:`Timing.feasible`.
-    Visit counts, capacity, skills and pins are not looked at here.
+    With ``compact``, of the schedules that break least the one with the least working
+    time (leave as late as possible, lunch where it costs least). Visit counts, capacity,
+    skills and pins are not looked at here.
     """
     clerk = problem.clerks[k]
     places: list[int | None] = [None]
@@ -204,9 +212,12 @@ def time_route(problem: Problem, k: int, sequence: Sequence[int]) -> Timing:
         places = [BEFORE, *range(len(sequence) + 2)]
     best: Timing | None = None
     for lunch_at in places:
-        times, excess = _placement(problem, k, sequence, lunch_at)
+        times, excess = _placement(problem, k, sequence, lunch_at, compact)
         timing = Timing(times, tuple(excess))
-        if best is None or timing.key < best.key:
+        if compact:
+            if best is None or (timing.key, _working(times)) < (best.key, _working(best.times)):
+                best = timing
+        elif best is None or timing.key < best.key:
             best = timing
             if best.feasible:
                 break

@@ -559,3 +559,16 @@ def test_routing_reads_only_a_monotonic_clock() -> None:
 
     sources = Path(routing.__file__).parent.glob("*.py")
     assert [p.name for p in sources if "time.time(" in p.read_text(encoding="utf-8")] == []
+
+
+def test_every_engine_plan_is_retimed_to_its_least_working_time(make_problem, visit, clerk) -> None:
+    """VROOM leaves at shift start and waits; its order is re-timed so the clerk leaves just
+    in time, so plans of different engines compare on their orders, not their clocks."""
+    from routing._vroom import VroomSolver
+
+    problem = make_problem(
+        [visit("pm", 2, windows=(TimeWindow(13 * H + 1800, 17 * H),))], [clerk("k1")]
+    )
+    (route,) = VroomSolver(threads=1).solve(problem, FEW).routes
+    assert route.start_s == 13 * H + 1800 - 200
+    assert route.working_s == 200 + 600 + 200
