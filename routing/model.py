@@ -179,9 +179,6 @@ class Problem:
                 f"travel matrix has {self.matrix.size} points, expected {expected} "
                 f"(2 x {len(self.clerks)} clerk places + {len(self.visits)} visits)"
             )
-        for rows in (self.matrix.seconds, self.matrix.metres):
-            if any(value < 0 for row in rows for value in row):
-                raise ValueError("travel matrix entries must be >= 0")
         visit_ids = [visit.id for visit in self.visits]
         if len(set(visit_ids)) != len(visit_ids):
             raise ValueError("visit ids must be unique")

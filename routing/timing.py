@@ -99,14 +99,24 @@ def _forward(
         ready = dep + seconds[point][nxt]
         if lunch is not None and lunch_at == j:
             ready = pause(dep, ready)
-        start = visit.earliest_start(ready)
-        if start is None:
-            last = visit.windows[-1]
-            start = max(ready, last.start_s)
-            excess.append(Excess("window", start - last.end_s, visit.id))
-            used.append(len(visit.windows) - 1)
+        windows = visit.windows
+        if len(windows) == 1:
+            # The common case, inline: one window.
+            window = windows[0]
+            start = ready if ready > window.start_s else window.start_s
+            if start > window.end_s:
+                excess.append(Excess("window", start - window.end_s, visit.id))
+            used.append(0)
         else:
-            used.append(next(w for w, tw in enumerate(visit.windows) if tw.contains(start)))
+            found = visit.earliest_start(ready)
+            if found is None:
+                last = windows[-1]
+                start = max(ready, last.start_s)
+                excess.append(Excess("window", start - last.end_s, visit.id))
+                used.append(len(windows) - 1)
+            else:
+                start = found
+                used.append(next(w for w, tw in enumerate(windows) if tw.contains(start)))
         starts.append(start)
         dep = start + visit.service_s
         point = nxt
