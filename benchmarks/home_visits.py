@@ -144,6 +144,8 @@ class Result:
     solver: str
     served: int
     by_level: tuple[int, ...]  # served visits at priority 3, 2, 1
+    must: int  # must-do-today visits served
+    objective: int
     priority: int
     travel_h: float
     working_h: float
@@ -153,6 +155,7 @@ class Result:
 
 def measure(problem: Problem, plan: RoutePlan, size: int, seed: int, name: str, s: float) -> Result:
     level = {visit.id: visit.priority for visit in problem.visits}
+    deferrable = {visit.id: visit.deferrable for visit in problem.visits}
     served = [level[stop.visit_id] for route in plan.routes for stop in route.stops]
     return Result(
         size=size,
@@ -160,6 +163,8 @@ def measure(problem: Problem, plan: RoutePlan, size: int, seed: int, name: str, 
         solver=name,
         served=len(served),
         by_level=tuple(served.count(p) for p in (3, 2, 1)),
+        must=sum(1 for r in plan.routes for st in r.stops if not deferrable[st.visit_id]),
+        objective=plan.objective,
         priority=sum(served),
         travel_h=plan.travel_s / H,
         working_h=plan.working_s / H,
@@ -190,9 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     print(
         "| visits | seed | day | clerks | solver | limit s | priority | served (p3/p2/p1) | "
-        "travel h | working h | solve s | check |"
+        "must-do | travel h | working h | solve s | check |"
     )
-    print("| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(
+        "| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
             visits, clerks = day(size, seed)
@@ -211,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 levels = "/".join(str(n) for n in r.by_level)
                 print(
                     f"| {size} | {seed} | {kind} | {len(clerks)} | {name} | {limit:g} | "
-                    f"{r.priority} | {r.served} ({levels}) | {r.travel_h:.2f} | "
+                    f"{r.priority} | {r.served} ({levels}) | {r.must} | {r.travel_h:.2f} | "
                     f"{r.working_h:.2f} | {r.solve_s:.1f} | "
                     f"{'clean' if r.clean else 'VIOLATIONS'} |",
                     flush=True,
@@ -226,10 +233,10 @@ def summary(results: Sequence[Result]) -> None:
     print()
     print(
         "| visits | solver | priority vs VROOM (≥ / all) | travel ≤ VROOM where priority ties | "
-        "wins / ties / losses | mean priority % of VROOM | mean travel % of VROOM | "
-        "max solve s |"
+        "wins / ties / losses | objective ≤ VROOM | mean priority % of VROOM | "
+        "mean travel % of VROOM | max solve s |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in sorted({r.size for r in results}):
         for name in names:
             mine = [r for r in results if r.solver == name and r.size == size]
@@ -245,6 +252,7 @@ def summary(results: Sequence[Result]) -> None:
             print(
                 f"| {size} | {name} | {at_least}/{len(pairs)} | {less_travel}/{len(tied)} | "
                 f"{verdicts.count('win')}/{verdicts.count('tie')}/{verdicts.count('loss')} | "
+                f"{sum(1 for m, v in pairs if m.objective <= v.objective)}/{len(pairs)} | "
                 f"{100 * prio:.1f} | {100 * trav:.1f} | {max(m.solve_s for m, _ in pairs):.1f} |"
             )
     vroom_max = {

@@ -59,9 +59,9 @@ class VroomSolver:
 
     With a time limit, searches run without VROOM's own timeout (it splits the limit over
     its searches and cuts each short): level 0 first, then the highest exploration level
-    whose expected time (scaled from the searches so far) fits what is left; the best plan
-    by our objective is kept. ``exploration_level`` caps the level (and is the one level
-    run when there is no time limit).
+    whose expected time (scaled from the searches so far) fits what is left, then the
+    other levels that still fit, highest first; the best plan by our objective is kept.
+    ``exploration_level`` caps the level (and is the one level run without a time limit).
     """
 
     name = "vroom"
@@ -79,22 +79,28 @@ class VroomSolver:
             return self._run(problem, params, presolved, self.exploration_level, None)
         best: RoutePlan | None = None
         level = 0
+        done: set[int] = set()
+        per_unit = 0.0  # seconds per LEVEL_COST unit, from the runs so far
         while True:
             left = params.time_limit_s - (time.monotonic() - started)
             began = time.monotonic()
             plan = self._run(problem, params, presolved, level, max(0.05, left))
             took = max(1e-3, time.monotonic() - began)
+            done.add(level)
+            per_unit = max(per_unit, took / LEVEL_COST[level])
             if best is None or plan.objective < best.objective:
                 best = plan
             left = params.time_limit_s - (time.monotonic() - started)
+            # The highest level that fits first; then, with the time left, the others,
+            # highest first (levels do not dominate each other: each may find the best).
             fits = [
-                higher
-                for higher in range(level + 1, self.exploration_level + 1)
-                if took * LEVEL_COST[higher] / LEVEL_COST[level] <= left
+                other
+                for other in range(self.exploration_level, 0, -1)
+                if other not in done and per_unit * LEVEL_COST[other] <= left
             ]
             if not fits:
                 return best
-            level = fits[-1]
+            level = fits[0]
 
     def _run(
         self,
