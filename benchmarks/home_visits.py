@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from routing import SolveParams, check_plan, solve
+from routing import NoSolutionError, SolveParams, check_plan, solve
 from routing._ortools import OrToolsSolver
 from routing.auto import AutoSolver
 from routing.geo import LatLon, gcj02_to_wgs84
@@ -210,7 +210,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     time_limit_s=limit, workers=args.workers if name == "ortools" else 1
                 )
                 started = time.perf_counter()
-                plan = solve(problem, params, solver=engine)
+                try:
+                    plan = solve(problem, params, solver=engine)
+                except NoSolutionError as exc:
+                    elapsed = time.perf_counter() - started
+                    print(
+                        f"| {size} | {seed} | {'normal' if seed % 2 else 'over'} | "
+                        f"{len(clerks)} | {name} | {limit:g} | no plan: {exc} |||||| "
+                        f"{elapsed:.1f} | — |",
+                        flush=True,
+                    )
+                    continue
                 elapsed = time.perf_counter() - started
                 r = measure(problem, plan, size, seed, name, elapsed)
                 results.append(r)
