@@ -10,28 +10,34 @@ dominates any route cost.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from routing.model import Problem, RoutePlan
+from routing import _portfolio
+from routing.model import Problem, RoutePlan, visit_penalties
 from routing.solver import (
+    NoSolutionError,
     Presolved,
     RouteTimes,
     SolveParams,
     finish_plan,
     initial_routes,
     presolve,
+    previous_clerks,
 )
 
-# From this many routable visits on, neighbourhoods are restricted to the nearest visits.
+# From this many routable visits on, local search looks at the nearest visits only.
 LARGE = 300
 NEIGHBOURS_RATIO = 0.05
 MIN_NEIGHBOURS = 20
+FINALIZE_ENDS = True
+FINALIZE_VISITS = False
+_PARTIAL = routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED
+# Re-planning costs: per-clerk arc matrices up to this many entries in all.
+MATRIX_ENTRIES = 4_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +48,6 @@ class _Job:
     presolved: Presolved
     params: SolveParams
     first_solution: str
-    deadline: float | None
     warm: tuple[tuple[int, ...], ...] | None
 
 
@@ -52,33 +57,36 @@ class OrToolsSolver:
     name = "ortools"
 
     def solve(self, problem: Problem, params: SolveParams) -> RoutePlan:
+        started = time.monotonic()
         presolved = presolve(problem)
         warm = None
-        if params.initial is not None:
-            warm = tuple(tuple(r) for r in initial_routes(problem, params.initial, presolved))
-        deadline = None if params.time_limit_s is None else time.time() + params.time_limit_s
+        start_from = params.initial if params.initial is not None else params.previous
+        if start_from is not None:
+            warm = tuple(tuple(r) for r in initial_routes(problem, start_from, presolved))
+        if params.time_limit_s is not None:
+            # The pre-solve and the warm start came out of this search's time.
+            left = max(0.1, params.time_limit_s - (time.monotonic() - started))
+            params = _with_time(params, left)
         jobs = [
             _Job(
                 problem,
                 presolved,
                 params,
                 params.first_solutions[w % len(params.first_solutions)],
-                deadline,
                 warm if w == 0 else None,
             )
             for w in range(params.workers)
         ]
-        if len(jobs) == 1:
-            results = [_search(jobs[0])]
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(len(jobs) - 1, mp_context=context) as pool:
-                futures = [pool.submit(_search, job) for job in jobs[1:]]
-                results = [_search(jobs[0])] + [future.result() for future in futures]
+        results = _portfolio.race(lambda: _search(jobs[0]), [(_search, (job,)) for job in jobs[1:]])
         plans = [
-            finish_plan(problem, routes, presolved, params.weights, self.name) for routes in results
+            finish_plan(problem, routes, presolved, params.weights, self.name, params.previous)
+            for routes in _portfolio.succeeded(results)
         ]
         return min(plans, key=lambda plan: plan.objective)
+
+
+def _with_time(params: SolveParams, seconds: float) -> SolveParams:
+    return replace(params, time_limit_s=seconds)
 
 
 def _search(job: _Job) -> list[RouteTimes]:
@@ -107,14 +115,41 @@ def _search(job: _Job) -> list[RouteTimes]:
         [service[a] + seconds[pa][pb] for b, pb in enumerate(points)] for a, pa in enumerate(points)
     ]
     time_cb = routing.RegisterTransitMatrix(time_matrix)
-    distance_cbs: dict[int, int] = {}
+    # Re-planning: arriving at a visit costs ``changed_clerk`` for every clerk but the one
+    # who had it in the previous plan, so each clerk gets an arc matrix of their own.
+    had = previous_clerks(problem, params.previous)
+    clerk_ids = [clerk.id for clerk in clerks]
+    owner: list[str | None] = [None] * (2 * n_clerks)
+    owner += [had.get(problem.visits[i].id) for i in routable]
+    callbacks: list[Callable[[int, int], int]] = []  # kept alive for the search
+    distance_cbs: dict[tuple[int, str | None], int] = {}
+    # One matrix per clerk while they are small; a callback beyond (memory).
+    as_matrix = not had or n_nodes * n_nodes * n_clerks <= MATRIX_ENTRIES
     for k, clerk in enumerate(clerks):
         coefficient = weights.distance_coefficient(clerk)
-        if coefficient not in distance_cbs:
-            distance_cbs[coefficient] = routing.RegisterTransitMatrix(
+        key = (coefficient, clerk.id if had else None)
+        if key in distance_cbs:
+            pass
+        elif not had:
+            distance_cbs[key] = routing.RegisterTransitMatrix(
                 [[coefficient * metres[pa][pb] for pb in points] for pa in points]
             )
-        routing.SetArcCostEvaluatorOfVehicle(distance_cbs[coefficient], k)
+        else:
+            extra = [
+                weights.changed_clerk if who is not None and who != clerk_ids[k] else 0
+                for who in owner
+            ]
+            if as_matrix:
+                distance_cbs[key] = routing.RegisterTransitMatrix(
+                    [
+                        [coefficient * metres[pa][pb] + extra[b] for b, pb in enumerate(points)]
+                        for pa in points
+                    ]
+                )
+            else:
+                callbacks.append(_arc_cost(manager, points, metres, coefficient, extra))
+                distance_cbs[key] = routing.RegisterTransitCallback(callbacks[-1])
+        routing.SetArcCostEvaluatorOfVehicle(distance_cbs[key], k)
 
     horizon = max(clerk.shift_end_s for clerk in clerks)
     routing.AddDimension(time_cb, horizon, horizon, False, "time")
@@ -140,11 +175,13 @@ def _search(job: _Job) -> list[RouteTimes]:
                 f"lunch {clerk.id}",
             )
             time_dim.SetBreakIntervalsOfVehicle([lunch], k, visit_transits)
-        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(start))
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(end))
+        if FINALIZE_ENDS:
+            routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(start))
+            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(end))
     if weights.balance:
         time_dim.SetGlobalSpanCostCoefficient(weights.balance)
 
+    penalties = visit_penalties(problem, weights)
     for node, i in enumerate(routable, start=2 * n_clerks):
         visit = problem.visits[i]
         index = manager.NodeToIndex(node)
@@ -155,8 +192,9 @@ def _search(job: _Job) -> list[RouteTimes]:
         allowed = list(presolved.eligible[i])
         if len(allowed) < n_clerks:
             routing.VehicleVar(index).SetValues([-1, *allowed])
-        routing.AddDisjunction([index], weights.penalty(visit))
-        routing.AddVariableMinimizedByFinalizer(cumul)
+        routing.AddDisjunction([index], penalties[i])
+        if FINALIZE_VISITS:
+            routing.AddVariableMinimizedByFinalizer(cumul)
 
     if any(clerk.max_visits is not None for clerk in clerks):
         ones = [0] * (2 * n_clerks) + [1] * len(routable)
@@ -188,48 +226,55 @@ def _search(job: _Job) -> list[RouteTimes]:
         )
         search.guided_local_search_lambda_coefficient = params.gls_lambda
     if len(routable) >= LARGE:
-        # Large days: local search and insertion look at the nearest neighbours only;
-        # measured on 1,000 visits / 50 clerks: 633 instead of 512 visits served in 100 s.
+        # Large days: local search moves look at the nearest neighbours only; measured on
+        # 1,000 visits / 50 clerks: 633 instead of 512 visits served in 100 s.
         search.ls_operator_neighbors_ratio = NEIGHBOURS_RATIO
         search.ls_operator_min_neighbors = MIN_NEIGHBOURS
-        for insertion in (
-            search.global_cheapest_insertion_first_solution_parameters,
-            search.global_cheapest_insertion_ls_operator_parameters,
-        ):
-            insertion.neighbors_ratio = NEIGHBOURS_RATIO
-            insertion.min_neighbors = MIN_NEIGHBOURS
     if params.solution_limit is not None:
         search.solution_limit = params.solution_limit
-    if job.deadline is not None:
-        remaining = max(0.1, job.deadline - time.time())
-        search.time_limit.FromMilliseconds(int(remaining * 1000))
-
+    if params.time_limit_s is not None:
+        search.time_limit.FromMilliseconds(max(1, int(params.time_limit_s * 1000)))
     if params.branch_limit is not None:
         routing.AddSearchMonitor(solver.BranchesLimit(params.branch_limit))
 
+    # Close with *these* parameters before reading a warm start: reading an assignment
+    # closes the model with the default ones otherwise.
+    routing.CloseModelWithParameters(search)
     solution = None
     if job.warm is not None and any(job.warm):
         node_of = {i: node for node, i in enumerate(routable, start=2 * n_clerks)}
-        routes = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
-        warm = routing.ReadAssignmentFromRoutes(routes, True)
+        indices = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
+        warm = routing.ReadAssignmentFromRoutes(indices, True)
         if warm is not None:
             solution = routing.SolveFromAssignmentWithParameters(warm, search)
     if solution is None:
         solution = routing.SolveWithParameters(search)
     if solution is None:
-        if params.guided_local_search or params.branch_limit is not None:
-            # A limit struck before the first solution was complete (breaks make the
-            # finalizer branch a lot): take the first solution alone, unlimited.
-            first_only = replace(
-                params,
-                branch_limit=None,
-                solution_limit=1,
-                guided_local_search=False,
-                time_limit_s=None,
-            )
-            return _search(replace(job, params=first_only, deadline=None))
-        return []
-    return _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
+        raise NoSolutionError(
+            f"OR-Tools found no first plan within its limits (status {routing.status()})"
+        )
+    routes = _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
+    cut_short = routing.status() == _PARTIAL
+    if cut_short and routable and not any(r.visits for r in routes):
+        # The limit struck while the first plan was being built: what OR-Tools returns
+        # then leaves every visit out, which would be reported as a full day.
+        raise NoSolutionError("OR-Tools found no first plan within its limits (cut short)")
+    return routes
+
+
+def _arc_cost(
+    manager: pywrapcp.RoutingIndexManager,
+    points: Sequence[int],
+    metres: Sequence[Sequence[int]],
+    coefficient: int,
+    extra: Sequence[int],
+) -> Callable[[int, int], int]:
+    def cost(a: int, b: int) -> int:
+        na = manager.IndexToNode(a)
+        nb = manager.IndexToNode(b)
+        return int(coefficient * metres[points[na]][points[nb]] + extra[nb])
+
+    return cost
 
 
 def _read(

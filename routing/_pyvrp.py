@@ -11,16 +11,14 @@ pyvrp is imported only here; it is a runtime dependency of the project.
 
 from __future__ import annotations
 
-import multiprocessing
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import pyvrp
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
-from routing.model import Problem, RoutePlan
+from routing import _portfolio
+from routing.model import Problem, RoutePlan, visit_penalties
 from routing.solver import RouteTimes, SolveParams, finish_plan, presolve
 
 # Without a time limit, PyVRP runs branch_limit // ITERATIONS_PER_BRANCHES iterations.
@@ -49,16 +47,17 @@ class PyVrpSolver:
         """One search per worker, seeds ``seed``, ``seed + 1``, ...; the best plan is kept."""
         if not expressible(problem):
             raise ValueError("PyVRP cannot express breaks, skills, pins, visit limits or windows")
+        if params.previous is not None:
+            raise ValueError("PyVRP cannot express a preference for each visit's previous clerk")
         if params.workers == 1:
             return self._solve(problem, params)
         alone = replace(params, workers=1)
-        deadline = None if params.time_limit_s is None else time.time() + params.time_limit_s
         seeds = [self.seed + w for w in range(1, params.workers)]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(len(seeds), mp_context=context) as pool:
-            futures = [pool.submit(_solve_by, seed, problem, alone, deadline) for seed in seeds]
-            plans = [self._solve(problem, alone)] + [f.result() for f in futures]
-        return min(plans, key=lambda plan: plan.objective)
+        results = _portfolio.race(
+            lambda: self._solve(problem, alone),
+            [(_solve_by, (seed, problem, alone)) for seed in seeds],
+        )
+        return min(_portfolio.succeeded(results), key=lambda plan: plan.objective)
 
     def _solve(self, problem: Problem, params: SolveParams) -> RoutePlan:
         presolved = presolve(problem)
@@ -87,6 +86,7 @@ class PyVrpSolver:
         depots = {loc: model.add_depot(locations[loc]) for loc in sorted(set(places.values()))}
 
         routable = [i for i, allowed in enumerate(presolved.eligible) if allowed]
+        penalties = visit_penalties(problem, weights)
         for i in routable:
             visit = problem.visits[i]
             point = problem.visit_point(i)
@@ -100,7 +100,7 @@ class PyVrpSolver:
                 service_duration=visit.service_s,
                 tw_early=visit.windows[0].start_s,
                 tw_late=visit.windows[0].end_s,
-                prize=weights.penalty(visit),
+                prize=penalties[i],
                 required=False,
             )
         seconds = problem.matrix.seconds
@@ -179,10 +179,6 @@ class PyVrpSolver:
         return finish_plan(problem, times, presolved, weights, self.name)
 
 
-def _solve_by(
-    seed: int, problem: Problem, params: SolveParams, deadline: float | None
-) -> RoutePlan:
-    """A worker process: the time left until ``deadline`` (process start-up is not free)."""
-    if deadline is not None:
-        params = replace(params, time_limit_s=max(0.1, deadline - time.time()))
+def _solve_by(seed: int, problem: Problem, params: SolveParams) -> RoutePlan:
+    """A worker process's search with its own seed."""
     return PyVrpSolver(seed)._solve(problem, params)

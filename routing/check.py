@@ -78,6 +78,21 @@ def check_plan(problem: Problem, plan: RoutePlan) -> list[Violation]:
     return out
 
 
+def check_route(problem: Problem, route: Route) -> list[Violation]:
+    """Every rule one route breaks on its own (plan-level rules — each visit once — aside)."""
+    out: list[Violation] = []
+    visit_index = problem.visit_index()
+    k = problem.clerk_index().get(route.clerk_id)
+    if k is None:
+        return [Violation("unknown_clerk", f"no clerk {route.clerk_id}", route.clerk_id)]
+    for stop in route.stops:
+        if stop.visit_id not in visit_index:
+            out.append(
+                Violation("unknown_visit", f"no visit {stop.visit_id}", visit_id=stop.visit_id)
+            )
+    return out + _check_route(problem, k, route, visit_index)
+
+
 def _check_route(
     problem: Problem, k: int, route: Route, visit_index: dict[str, int]
 ) -> list[Violation]:

@@ -179,9 +179,6 @@ class Problem:
                 f"travel matrix has {self.matrix.size} points, expected {expected} "
                 f"(2 x {len(self.clerks)} clerk places + {len(self.visits)} visits)"
             )
-        for rows in (self.matrix.seconds, self.matrix.metres):
-            if any(value < 0 for row in rows for value in row):
-                raise ValueError("travel matrix entries must be >= 0")
         visit_ids = [visit.id for visit in self.visits]
         if len(set(visit_ids)) != len(visit_ids):
             raise ValueError("visit ids must be unique")
@@ -229,19 +226,32 @@ def build_problem(visits: Sequence[Visit], clerks: Sequence[Clerk], travel: Trav
     return Problem(tuple(visits), tuple(clerks), travel.matrix(points_of(visits, clerks)))
 
 
+# Every total of the objective must fit OR-Tools' int64 with room for its own sums.
+OBJECTIVE_LIMIT = 10**18
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectiveWeights:
     """The explicit weights of the objective, in points (integers).
 
-    objective = Σ unserved visits (``unserved`` + ``priority`` × ``per_priority``
-                                  + ``not_deferrable`` if it must be done today)
+    objective = Σ unserved visits penalty(visit)
               + Σ clerks working_s × (``working_s`` + 5 × ``cost_per_hour_fen``)
               + Σ clerks distance_m × (``distance_m`` + 18 × ``cost_per_km_fen``)
               + ``balance`` × (latest route end − earliest route start)
+              + ``changed_clerk`` × visits served by another clerk than in the previous plan
+
+    With ``lexicographic`` (the default) the penalties are derived from the problem by
+    :func:`visit_penalties` so that, in this order: no plan leaves a higher-priority visit
+    unserved to serve any number of lower-priority ones; then as many visits as possible;
+    then must-do-today visits before deferrable ones; then least cost (working time,
+    distance, disruption), then balance. Without it the penalty is
+    ``unserved + priority × per_priority (+ not_deferrable)``, which trades priorities
+    against counts.
 
     One point is 1/18000 fen, so money costs enter exactly (a fen per hour is 5 points per
-    second; a fen per km is 18 points per metre). The unserved penalties must dominate any
-    route's cost so that every visit that can be served is served, urgent ones first.
+    second; a fen per km is 18 points per metre). ``changed_clerk`` defaults to the
+    working-time cost of 30 minutes: a re-plan moves a visit to another clerk only when
+    that saves more than half an hour of working time (or serves more visits).
     """
 
     unserved: int = 10**11
@@ -250,15 +260,24 @@ class ObjectiveWeights:
     working_s: int = 10
     distance_m: int = 1
     balance: int = 1
+    changed_clerk: int = 10 * 1800
+    lexicographic: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("unserved", "per_priority", "not_deferrable", "working_s", "distance_m"):
+        for name in (
+            "unserved",
+            "per_priority",
+            "not_deferrable",
+            "working_s",
+            "distance_m",
+            "balance",
+            "changed_clerk",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"weight {name} must be >= 0")
-        if self.balance < 0:
-            raise ValueError("weight balance must be >= 0")
 
     def penalty(self, visit: Visit) -> int:
+        """The non-lexicographic penalty of leaving ``visit`` unserved."""
         extra = 0 if visit.deferrable else self.not_deferrable
         return self.unserved + visit.priority * self.per_priority + extra
 
@@ -267,6 +286,57 @@ class ObjectiveWeights:
 
     def distance_coefficient(self, clerk: Clerk) -> int:
         return self.distance_m + 18 * clerk.cost_per_km_fen
+
+
+def route_cost_bound(problem: Problem, weights: ObjectiveWeights) -> int:
+    """More than the routing part of the objective of any plan of ``problem``.
+
+    Working time is at most each shift; a plan drives at most ``N + K`` legs, none longer
+    than the longest matrix entry; every visit may change clerk.
+    """
+    longest_m = max((max(row) for row in problem.matrix.metres if row), default=0)
+    legs = len(problem.visits) + len(problem.clerks)
+    horizon = max(clerk.shift_end_s for clerk in problem.clerks)
+    working = sum(
+        weights.working_coefficient(c) * (c.shift_end_s - c.shift_start_s) for c in problem.clerks
+    )
+    distance = max(weights.distance_coefficient(c) for c in problem.clerks) * legs * longest_m
+    return (
+        working
+        + distance
+        + weights.balance * horizon
+        + weights.changed_clerk * len(problem.visits)
+        + 1
+    )
+
+
+def visit_penalties(problem: Problem, weights: ObjectiveWeights) -> tuple[int, ...]:
+    """The cost of leaving each visit of ``problem`` unserved, in visit order.
+
+    Lexicographic: ``u`` exceeds any plan's routing cost; a must-do visit adds ``u``; a
+    visit of the lowest priority present costs ``V = (M + 1) u`` (``M`` must-do visits), so
+    one more visit served outweighs every must-do extra; each higher priority level costs
+    more than all lower levels' penalties together. Raises ``ValueError`` when that does
+    not fit :data:`OBJECTIVE_LIMIT` (then pass ``lexicographic=False`` weights).
+    """
+    visits = problem.visits
+    if not weights.lexicographic:
+        return tuple(weights.penalty(visit) for visit in visits)
+    unit = route_cost_bound(problem, weights)
+    for must_refined in (True, False):
+        musts = sum(1 for v in visits if not v.deferrable) if must_refined else 0
+        extra = unit if must_refined else 0
+        base: dict[int, int] = {}
+        total = 0
+        for level in sorted({v.priority for v in visits}):
+            base[level] = max((musts + 1) * unit, total + musts * extra + unit)
+            total += base[level] * sum(1 for v in visits if v.priority == level)
+        if total + musts * extra + unit <= OBJECTIVE_LIMIT:
+            return tuple(base[v.priority] + (0 if v.deferrable else extra) for v in visits)
+    raise ValueError(
+        f"{len(visits)} visits over {len({v.priority for v in visits})} priority levels do "
+        "not fit a lexicographic objective in 64 bits: pass ObjectiveWeights(lexicographic=False)"
+    )
 
 
 class Reason(enum.Enum):
@@ -358,6 +428,8 @@ class RoutePlan:
     unassigned: tuple[Unassigned, ...]
     objective: int
     engine: str = field(default="", compare=False)
+    changed_clerk: int | None = field(default=None, compare=False)
+    """Visits served by another clerk than in the plan this one re-planned (None: no previous)."""
 
     @property
     def travel_s(self) -> int:
@@ -378,3 +450,22 @@ class RoutePlan:
     @property
     def served(self) -> int:
         return sum(len(route.stops) for route in self.routes)
+
+    def clerk_of(self) -> dict[str, str]:
+        """Visit id -> the clerk who serves it, for every routed visit."""
+        return {stop.visit_id: route.clerk_id for route in self.routes for stop in route.stops}
+
+
+def changed_clerk_ids(previous: RoutePlan, plan: RoutePlan) -> tuple[str, ...]:
+    """Visits served in both plans, by another clerk in ``plan`` than in ``previous``."""
+    before = previous.clerk_of()
+    return tuple(
+        visit_id
+        for visit_id, clerk_id in plan.clerk_of().items()
+        if visit_id in before and before[visit_id] != clerk_id
+    )
+
+
+def count_changed_clerks(previous: RoutePlan, plan: RoutePlan) -> int:
+    """How many visits changed clerk from ``previous`` to ``plan``."""
+    return len(changed_clerk_ids(previous, plan))

@@ -8,8 +8,8 @@ and :func:`finish_plan`, which turns an engine's sequences and times into a chec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from routing.check import Violation, check_plan
@@ -24,7 +24,26 @@ from routing.model import (
     Stop,
     Unassigned,
     Visit,
+    count_changed_clerks,
+    visit_penalties,
 )
+from routing.timing import RouteTimes, time_route
+
+__all__ = [
+    "FIRST_SOLUTIONS",
+    "NoSolutionError",
+    "PlanError",
+    "Presolved",
+    "RouteTimes",
+    "SolveParams",
+    "Solver",
+    "finish_plan",
+    "initial_routes",
+    "make_route",
+    "plan_objective",
+    "presolve",
+    "previous_clerks",
+]
 
 FIRST_SOLUTIONS = (
     "PARALLEL_CHEAPEST_INSERTION",
@@ -51,34 +70,47 @@ class PlanError(RuntimeError):
         super().__init__(f"plan fails its check ({len(self.violations)} violations): {lines}")
 
 
+class NoSolutionError(RuntimeError):
+    """An engine found no plan at all within its limits."""
+
+
+DEFAULT_TIME_LIMIT_S = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class SolveParams:
     """How hard and how to search.
 
-    Stop the search after ``time_limit_s`` seconds (production, benchmarks), or after
-    ``branch_limit`` search branches or ``solution_limit`` solutions (deterministic: tests),
-    whichever comes first. A solution limit alone does not bound guided local search (it
-    may find no further solution and run forever), so GLS needs a time or branch limit;
-    without GLS the search stops at the first local optimum.
-    ``workers`` > 1 runs that
-    many searches in separate processes, each with the next first-solution strategy of
-    ``first_solutions``, and keeps the best plan. ``initial`` warm-starts from a previous plan
-    (its routes are kept where still valid).
+    Stop the search after ``time_limit_s`` seconds of search (10 s unless given; engine
+    start-up is not counted), or after ``solution_limit`` solutions or ``branch_limit``
+    search branches (deterministic: tests), whichever comes first. ``time_limit_s=None``
+    needs one of the other two. A solution limit alone does not bound guided local search
+    on every problem, so GLS with no time limit needs ``branch_limit``.
+    ``workers`` > 1 runs that many searches in separate processes, each with the next
+    first-solution strategy of ``first_solutions``, and keeps the best plan. ``initial``
+    warm-starts from a plan (its routes are kept where still valid). ``previous`` is the
+    plan being re-planned: each visit's clerk there is preferred with the weight
+    ``weights.changed_clerk`` (see :func:`routing.solve`).
     """
 
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
-    time_limit_s: float | None = None
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     solution_limit: int | None = None
-    branch_limit: int | None = 200_000
+    branch_limit: int | None = None
     workers: int = 1
     first_solutions: tuple[str, ...] = ("LOCAL_CHEAPEST_INSERTION", "SEQUENTIAL_CHEAPEST_INSERTION")
     guided_local_search: bool = True
     gls_lambda: float = 0.1
     initial: RoutePlan | None = None
+    previous: RoutePlan | None = None
 
     def __post_init__(self) -> None:
-        if self.guided_local_search and self.time_limit_s is None and self.branch_limit is None:
-            raise ValueError("guided local search needs time_limit_s or branch_limit")
+        unbounded = self.guided_local_search or self.solution_limit is None
+        if self.time_limit_s is None and self.branch_limit is None and unbounded:
+            raise ValueError(
+                "without time_limit_s, guided local search needs branch_limit "
+                "(and a search without it needs solution_limit or branch_limit)"
+            )
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if self.solution_limit is not None and self.solution_limit <= 0:
@@ -122,20 +154,12 @@ def presolve(problem: Problem) -> Presolved:
             continue
         by_size = [k for k in by_skill if _has_room(problem.clerks[k], visit)]
         if not by_size:
-            unassigned.append(
-                Unassigned(
-                    visit.id, Reason.OVER_CAPACITY, "可上门的办事员接待量或携带量不足以安排此次上门"
-                )
-            )
+            unassigned.append(Unassigned(visit.id, Reason.OVER_CAPACITY, _TOO_BIG))
             eligible.append(())
             continue
         by_shift = [k for k in by_size if _overlaps_shift(problem.clerks[k], visit)]
         if not by_shift:
-            unassigned.append(
-                Unassigned(
-                    visit.id, Reason.OUTSIDE_SHIFTS, "预约时段与所有可上门办事员的班次都不重叠"
-                )
-            )
+            unassigned.append(Unassigned(visit.id, Reason.OUTSIDE_SHIFTS, _OUTSIDE_SHIFTS))
             eligible.append(())
             continue
         reachable = tuple(k for k in by_shift if _reachable(problem, k, i))
@@ -173,40 +197,8 @@ def _overlaps_shift(clerk: Clerk, visit: Visit) -> bool:
 
 
 def _reachable(problem: Problem, k: int, i: int) -> bool:
-    """Clerk ``k`` can do visit ``i`` alone: there and back inside the shift, break included."""
-    clerk = problem.clerks[k]
-    visit = problem.visits[i]
-    there = problem.matrix.seconds[problem.start_point(k)][problem.visit_point(i)]
-    back = problem.matrix.seconds[problem.visit_point(i)][problem.end_point(k)]
-    if clerk.max_working_s is not None and there + visit.service_s + back > clerk.max_working_s:
-        return False
-    lunch = clerk.lunch
-    if lunch is None:
-        start = visit.earliest_start(clerk.shift_start_s + there)
-        return start is not None and start + visit.service_s + back <= clerk.shift_end_s
-    # Break before the visit (before leaving or on the way there) ...
-    start = visit.earliest_start(lunch.earliest_start_s + lunch.duration_s + there)
-    if start is not None and start + visit.service_s + back <= clerk.shift_end_s:
-        return True
-    # ... or after it (on the way back, or after arriving back).
-    start = visit.earliest_start(clerk.shift_start_s + there)
-    return (
-        start is not None
-        and start + visit.service_s <= lunch.latest_start_s
-        and start + visit.service_s + back + lunch.duration_s <= clerk.shift_end_s
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RouteTimes:
-    """What an engine decided for one clerk: visit order, service starts, break start."""
-
-    clerk: int
-    visits: tuple[int, ...]
-    start_s: int
-    service_starts: tuple[int, ...]
-    end_s: int
-    lunch_start_s: int | None
+    """Clerk ``k`` can do visit ``i`` alone: exact (:func:`routing.timing.time_route`)."""
+    return time_route(problem, k, (i,)).feasible
 
 
 def make_route(problem: Problem, times: RouteTimes) -> Route:
@@ -268,20 +260,43 @@ def make_route(problem: Problem, times: RouteTimes) -> Route:
     )
 
 
+def previous_clerks(problem: Problem, previous: RoutePlan | None) -> dict[str, str]:
+    """Visit id -> its clerk in ``previous``, for visits of ``problem`` routed there by a
+    clerk who is still in the problem."""
+    if previous is None:
+        return {}
+    visits = problem.visit_index()
+    clerks = problem.clerk_index()
+    return {
+        visit_id: clerk_id
+        for visit_id, clerk_id in previous.clerk_of().items()
+        if visit_id in visits and clerk_id in clerks
+    }
+
+
 def plan_objective(
     problem: Problem,
     routes: Sequence[Route],
     unassigned: Sequence[Unassigned],
     weights: ObjectiveWeights,
+    previous: Mapping[str, str] | None = None,
 ) -> int:
-    """The objective of :class:`~routing.model.ObjectiveWeights`, evaluated on a plan."""
-    by_id = {visit.id: visit for visit in problem.visits}
+    """The objective of :class:`~routing.model.ObjectiveWeights`, evaluated on a plan.
+
+    ``previous`` maps visit ids to their clerk in the plan being re-planned.
+    """
+    penalties = visit_penalties(problem, weights)
+    index = problem.visit_index()
     clerks = {clerk.id: clerk for clerk in problem.clerks}
-    total = sum(weights.penalty(by_id[item.visit_id]) for item in unassigned)
+    total = sum(penalties[index[item.visit_id]] for item in unassigned)
     for route in routes:
         clerk = clerks[route.clerk_id]
         total += route.working_s * weights.working_coefficient(clerk)
         total += route.travel_m * weights.distance_coefficient(clerk)
+        if previous:
+            total += weights.changed_clerk * sum(
+                1 for stop in route.stops if previous.get(stop.visit_id, clerk.id) != clerk.id
+            )
     if routes:
         span = max(r.end_s for r in routes) - min(r.start_s for r in routes)
         total += weights.balance * span
@@ -294,9 +309,39 @@ def finish_plan(
     presolved: Presolved,
     weights: ObjectiveWeights,
     engine: str,
+    previous: RoutePlan | None = None,
 ) -> RoutePlan:
-    """Assemble, explain the dropped visits, evaluate and check a plan; raise if it is bad."""
-    routes = [make_route(problem, times) for times in route_times if times.visits]
+    """Assemble, explain the dropped visits, evaluate and check a plan; raise if it is bad.
+
+    Each engine's visit order is kept, but its times are replaced by the schedule of that
+    order with the least working time (:func:`routing.timing.time_route`, compact) when
+    that is shorter: engines schedule differently (VROOM leaves at shift start and waits),
+    and plans from different engines must compare on their orders, not their clocks.
+    """
+    compacted = [_compact(problem, times) for times in route_times if times.visits]
+    try:
+        return _assemble(problem, compacted, presolved, weights, engine, previous)
+    except PlanError:
+        # The engine's own times, should the compact schedule ever fail the check.
+        engine_times = [times for times in route_times if times.visits]
+        return _assemble(problem, engine_times, presolved, weights, engine, previous)
+
+
+def _compact(problem: Problem, times: RouteTimes) -> RouteTimes:
+    timing = time_route(problem, times.clerk, times.visits, compact=True)
+    shorter = timing.times.end_s - timing.times.start_s < times.end_s - times.start_s
+    return timing.times if timing.feasible and shorter else times
+
+
+def _assemble(
+    problem: Problem,
+    route_times: Sequence[RouteTimes],
+    presolved: Presolved,
+    weights: ObjectiveWeights,
+    engine: str,
+    previous: RoutePlan | None,
+) -> RoutePlan:
+    routes = [make_route(problem, times) for times in route_times]
     routed = {stop.visit_id for route in routes for stop in route.stops}
     explained = {item.visit_id for item in presolved.unassigned}
     unassigned = list(presolved.unassigned)
@@ -304,11 +349,7 @@ def finish_plan(
         if visit.id in routed or visit.id in explained:
             continue
         if visit.deferrable:
-            unassigned.append(
-                Unassigned(
-                    visit.id, Reason.DEFERRED, "当天办事员已排满，此次上门顺延至其他日期办理"
-                )
-            )
+            unassigned.append(Unassigned(visit.id, Reason.DEFERRED, _DEFERRED))
         else:
             unassigned.append(
                 Unassigned(
@@ -324,17 +365,26 @@ def finish_plan(
     plan = RoutePlan(
         routes=tuple(routes),
         unassigned=tuple(unassigned),
-        objective=plan_objective(problem, routes, unassigned, weights),
+        objective=plan_objective(
+            problem, routes, unassigned, weights, previous_clerks(problem, previous)
+        ),
         engine=engine,
     )
     violations = check_plan(problem, plan)
     if violations:
         raise PlanError(violations)
+    if previous is not None:
+        plan = replace(plan, changed_clerk=count_changed_clerks(previous, plan))
     return plan
 
 
 def initial_routes(problem: Problem, plan: RoutePlan, presolved: Presolved) -> list[list[int]]:
-    """A previous plan's visit orders per clerk, keeping only visits still valid for that clerk."""
+    """A plan's visit orders per clerk, cut down to what still fits that clerk today.
+
+    Visits gone from the problem or no longer allowed for the clerk are left out; then,
+    in the old order, each visit is kept only if the route with it still fits (exactly,
+    by :func:`routing.timing.time_route`), the visit count and the capacity.
+    """
     visit_index = problem.visit_index()
     by_clerk = {route.clerk_id: route for route in plan.routes}
     taken: set[int] = set()
@@ -342,11 +392,20 @@ def initial_routes(problem: Problem, plan: RoutePlan, presolved: Presolved) -> l
     for k, clerk in enumerate(problem.clerks):
         route = by_clerk.get(clerk.id)
         sequence: list[int] = []
+        load = 0
         if route is not None:
             for stop in route.stops:
                 i = visit_index.get(stop.visit_id)
-                if i is not None and k in presolved.eligible[i] and i not in taken:
+                if i is None or k not in presolved.eligible[i] or i in taken:
+                    continue
+                if clerk.max_visits is not None and len(sequence) >= clerk.max_visits:
+                    break
+                demand = problem.visits[i].demand
+                if clerk.capacity is not None and load + demand > clerk.capacity:
+                    continue
+                if time_route(problem, k, (*sequence, i)).feasible:
                     sequence.append(i)
                     taken.add(i)
+                    load += demand
         out.append(sequence)
     return out

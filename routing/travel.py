@@ -53,6 +53,10 @@ class TravelMatrix:
             len(row) != n for rows in (self.seconds, self.metres) for row in rows
         ):
             raise ValueError("travel matrices must be square and of the same size")
+        # Checked here, once, not by every Problem built over the matrix.
+        for rows in (self.seconds, self.metres):
+            if any(value < 0 for row in rows for value in row):
+                raise ValueError("travel matrix entries must be >= 0")
 
     @property
     def size(self) -> int:

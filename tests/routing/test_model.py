@@ -174,10 +174,14 @@ def test_money_costs_enter_exactly() -> None:
 
 def test_solve_params_need_a_bound() -> None:
     """A solution limit alone may never be reached by GLS: a time or branch limit is required."""
-    with pytest.raises(
-        ValueError, match=r"^guided local search needs time_limit_s or branch_limit$"
-    ):
-        SolveParams(solution_limit=10, branch_limit=None)
+    with pytest.raises(ValueError, match=r"^without time_limit_s, guided local search needs"):
+        SolveParams(solution_limit=10, time_limit_s=None)
+
+
+def test_solve_params_default_to_a_time_limit_and_no_branch_limit() -> None:
+    """By default the search is bounded by 10 s of time only: no branch limit cuts it short."""
+    params = SolveParams()
+    assert (params.time_limit_s, params.branch_limit, params.solution_limit) == (10.0, None, None)
 
 
 def test_solve_params_reject_unknown_strategy() -> None:

@@ -22,9 +22,10 @@ WINDOWS = (
     (TimeWindow(9 * H, 9 * H + 900),),
     (TimeWindow(8 * H, 18 * H),),
 )
-PARAMS = SolveParams(branch_limit=5_000, solution_limit=20)
-# Insertion heuristics place visits around breaks poorly; one visit alone gets a real budget.
-ALONE = SolveParams(branch_limit=200_000, solution_limit=50)
+# Bounded by solution count: a greedy descent stops at its first local optimum (a branch
+# limit could strike before the first plan is complete, and is reported as no solution).
+PARAMS = SolveParams(solution_limit=20, guided_local_search=False, time_limit_s=None)
+ALONE = SolveParams(solution_limit=50, guided_local_search=False, time_limit_s=None)
 
 
 class Plane:

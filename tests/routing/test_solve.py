@@ -397,3 +397,178 @@ def test_auto_solver_keeps_the_better_of_ortools_and_vroom(
     assert check_plan(problem, best) == []
     alone = [engine.solve(problem, FEW).objective for engine in engines]
     assert best.objective == min(alone)
+
+
+def test_race_keeps_its_workers_warm_and_passes_durations() -> None:
+    """The portfolio's worker is started before any search and reused: the same process
+    answers two races, and it receives the caller's arguments (a duration) unchanged."""
+    import os
+
+    from routing import _portfolio
+
+    _portfolio.shutdown()
+    params = SolveParams(time_limit_s=5.0)
+    first = _portfolio.race(lambda: os.getpid(), [(os.getpid, ())])
+    second = _portfolio.race(lambda: 0, [(os.getpid, ())])
+    limit = _portfolio.race(lambda: 0, [(getattr, (params, "time_limit_s"))])
+    assert first[0] == os.getpid() != first[1]
+    assert second[1] == first[1]
+    assert limit[1] == 5.0
+
+
+def test_a_failing_search_is_returned_as_its_exception() -> None:
+    """A search that raises is reported as data; the other results still count."""
+    from routing import _portfolio
+
+    results = _portfolio.race(lambda: 1, [(int, ("not a number",))])
+    assert results[0] == 1 and isinstance(results[1], ValueError)
+    assert _portfolio.succeeded(results) == [1]
+    with pytest.raises(ValueError):
+        _portfolio.succeeded([ValueError("both failed")])
+
+
+def test_a_failing_engine_leaves_the_other_plan(monkeypatch, make_problem, visit, clerk) -> None:
+    """When one raced engine fails (here VROOM refuses a working-time bound), AutoSolver
+    returns the other engine's plan instead of raising."""
+    from routing import auto
+    from routing._vroom import VroomSolver
+
+    visits = [visit(f"v{i}", 1 + i) for i in range(3)]
+    problem = make_problem(visits, [clerk("k1", max_working_s=4 * H)])
+    monkeypatch.setattr(auto, "candidates", lambda p, params=None: [VroomSolver(), OrToolsSolver()])
+    plan = auto.AutoSolver().solve(problem, FEW)
+    assert plan.engine == "ortools" and plan.served == 3
+    assert check_plan(problem, plan) == []
+
+
+def test_no_first_solution_raises_instead_of_an_unbounded_rerun(
+    make_problem, visit, clerk, lunch_break
+) -> None:
+    """A branch limit that strikes before the first plan is complete is reported
+    (NoSolutionError), never followed by a search without limits."""
+    from routing.solver import NoSolutionError
+
+    visits = [visit(f"v{i}", 1 + i) for i in range(6)]
+    problem = make_problem(visits, [clerk("k1", lunch=lunch_break), clerk("k2", lunch=lunch_break)])
+    with pytest.raises(NoSolutionError, match="no first plan"):
+        OrToolsSolver().solve(problem, SolveParams(branch_limit=1, time_limit_s=None))
+
+
+def test_auto_solver_uses_vroom_when_ortools_finds_nothing(
+    make_problem, visit, clerk, lunch_break
+) -> None:
+    """OR-Tools stopped before any plan: AutoSolver returns VROOM's plan of the same day."""
+    from routing.auto import AutoSolver
+
+    visits = [visit(f"v{i}", 1 + i) for i in range(6)]
+    problem = make_problem(visits, [clerk("k1", lunch=lunch_break), clerk("k2", lunch=lunch_break)])
+    plan = AutoSolver().solve(problem, SolveParams(branch_limit=1, time_limit_s=None))
+    assert plan.engine == "vroom" and plan.served == 6
+
+
+def test_warm_start_closes_the_model_with_the_search_parameters(
+    capfd, make_problem, visit, clerk
+) -> None:
+    """A warm start is read after the model is closed with the search's own parameters (no
+    "Model already closed"), and the first solution is exactly the warm plan's routes."""
+    visits = [visit(f"v{i}", (i * 7) % 11 + 1, north_km=(i * 3) % 5) for i in range(6)]
+    problem = make_problem(visits, [clerk("k1"), clerk("k2")])
+    # A deliberately poor plan: every visit with k2, in id order.
+    poor = OrToolsSolver().solve(
+        make_problem(visits, [clerk("k2")]),
+        SolveParams(solution_limit=1, guided_local_search=False),
+    )
+    poor_routes = {r.clerk_id: [s.visit_id for s in r.stops] for r in poor.routes}
+    capfd.readouterr()
+    warm = OrToolsSolver().solve(
+        problem, SolveParams(solution_limit=1, guided_local_search=False, initial=poor)
+    )
+    assert "already closed" not in capfd.readouterr().err
+    assert {r.clerk_id: [s.visit_id for s in r.stops] for r in warm.routes} == poor_routes
+
+
+def test_one_urgent_visit_outweighs_any_number_of_ordinary_ones(make_problem, visit, clerk) -> None:
+    """By default no plan drops a higher-priority visit to serve lower-priority ones: with
+    time for either one priority-1 visit or two ordinary ones, the priority-1 one is served."""
+    at_nine = (TimeWindow(9 * H, 9 * H),)
+    visits = [
+        visit("urgent", 5, service_s=2 * H, windows=at_nine, priority=1),
+        visit("a", 0.5, service_s=3000, windows=at_nine),
+        visit("b", 0.6, service_s=3000, windows=(TimeWindow(9 * H + 3000, 10 * H),)),
+    ]
+    problem = make_problem(visits, [clerk("k1", shift_end_s=11 * H + 1800)])
+    plan = solve(problem)
+    assert [s.visit_id for r in plan.routes for s in r.stops] == ["urgent"]
+
+
+def test_lexicographic_penalties(make_problem, visit, clerk) -> None:
+    """Each priority level's penalty exceeds all lower levels' penalties together plus any
+    routing cost; within a level one more visit outweighs every must-do extra."""
+    from routing.model import route_cost_bound, visit_penalties
+
+    visits = [visit(f"v{i}", 1 + i, priority=i % 3, deferrable=i % 2 == 0) for i in range(9)]
+    problem = make_problem(visits, [clerk("k1")])
+    weights = FEW.weights
+    penalties = visit_penalties(problem, weights)
+    bound = route_cost_bound(problem, weights)
+    for level in (1, 2):
+        lower = sum(p for p, v in zip(penalties, visits, strict=True) if v.priority < level)
+        least = min(p for p, v in zip(penalties, visits, strict=True) if v.priority == level)
+        assert least > lower + bound
+    must = [
+        p for p, v in zip(penalties, visits, strict=True) if v.priority == 0 and not v.deferrable
+    ]
+    may = [p for p, v in zip(penalties, visits, strict=True) if v.priority == 0 and v.deferrable]
+    assert min(must) > max(may) and min(may) > sum(m - min(may) for m in must) + bound
+
+
+def test_vroom_serves_priority_before_count(make_problem, visit, clerk) -> None:
+    """VROOM's priorities are spaced so that one priority-2 visit outweighs both
+    priority-1 visits it conflicts with."""
+    from routing._vroom import VroomSolver, vroom_priorities
+
+    at_nine = (TimeWindow(9 * H, 9 * H),)
+    visits = [
+        visit("p2", 5, service_s=2 * H, windows=at_nine, priority=2),
+        visit("a", 0.5, service_s=3000, windows=at_nine, priority=1),
+        visit("b", 0.6, service_s=3000, windows=(TimeWindow(9 * H + 3000, 10 * H),), priority=1),
+    ]
+    problem = make_problem(visits, [clerk("k1", shift_end_s=11 * H + 1800)])
+    assert vroom_priorities(problem) == (3, 0, 0) or vroom_priorities(problem)[0] > 0
+    plan = VroomSolver(threads=1).solve(problem, FEW)
+    assert [s.visit_id for r in plan.routes for s in r.stops] == ["p2"]
+
+
+def test_the_local_search_starts_after_the_worker_picked_up_its_job() -> None:
+    """In a race the in-process search begins only once the worker has begun its job, so
+    both get the same time (CLOCK_MONOTONIC is shared by the processes of a machine)."""
+    import time
+
+    from routing import _portfolio
+
+    local_start, remote_start = _portfolio.race(time.monotonic, [(time.monotonic, ())])
+    assert isinstance(remote_start, float) and isinstance(local_start, float)
+    assert remote_start <= local_start
+
+
+def test_routing_reads_only_a_monotonic_clock() -> None:
+    """No deadline in the routing library comes from the wall clock (time.time)."""
+    from pathlib import Path
+
+    import routing
+
+    sources = Path(routing.__file__).parent.glob("*.py")
+    assert [p.name for p in sources if "time.time(" in p.read_text(encoding="utf-8")] == []
+
+
+def test_every_engine_plan_is_retimed_to_its_least_working_time(make_problem, visit, clerk) -> None:
+    """VROOM leaves at shift start and waits; its order is re-timed so the clerk leaves just
+    in time, so plans of different engines compare on their orders, not their clocks."""
+    from routing._vroom import VroomSolver
+
+    problem = make_problem(
+        [visit("pm", 2, windows=(TimeWindow(13 * H + 1800, 17 * H),))], [clerk("k1")]
+    )
+    (route,) = VroomSolver(threads=1).solve(problem, FEW).routes
+    assert route.start_s == 13 * H + 1800 - 200
+    assert route.working_s == 200 + 600 + 200

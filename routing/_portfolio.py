@@ -1,0 +1,151 @@
+"""Searches raced in worker processes: the one place that runs engines in parallel.
+
+Worker processes are *spawned* (fork is unsafe with the engines' threads) and kept warm
+between calls: starting one and importing the engines takes 1–2 s, which would otherwise
+come out of the first search's time. Callers pass durations, never deadlines, and a
+worker's time limit starts when it receives its job, so every engine in a race gets the
+same search time. A search that fails is reported as its exception; the others still
+count (:func:`race`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Modules a worker imports before it reports ready: every engine a race may send it.
+WARM_MODULES = ("routing._ortools", "routing._vroom", "routing._pyvrp")
+
+# How long to wait for a worker to pick up its job before searching here anyway.
+PICKUP_TIMEOUT_S = 60.0
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_size = 0
+# The pool's semaphore, released by each job as it begins. A semaphore, not a queue: a
+# queue's put is flushed by a feeder thread, which cannot run while the engine holds the
+# GIL, so the caller would hear of the start only when the worker's search had ended.
+_started: Any = None
+_worker_started: Any = None  # the same semaphore, inside a worker
+
+
+def _init_worker(started: Any) -> None:
+    global _worker_started
+    _worker_started = started
+
+
+def _run_job(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """In a worker: report that the job began (the caller's search waits for this), run it."""
+    _worker_started.release()
+    return fn(*args)
+
+
+def _warm_up() -> int:
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):  # an optional engine that is not installed
+            importlib.import_module(name)
+    return multiprocessing.current_process().pid or 0
+
+
+def _ready_pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
+    """A pool of at least ``workers`` started, warmed-up processes."""
+    global _pool, _size, _started
+    with _lock:
+        if _pool is not None and _size < workers:
+            _pool.shutdown(wait=True)
+            _pool = None
+        if _pool is None:
+            context = multiprocessing.get_context("spawn")
+            _started = context.Semaphore(0)
+            _pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(_started,)
+            )
+            _size = workers
+        pool, started = _pool, _started
+    # One warm-up task per worker: each spawns a process (3.11 spawns on demand) and waits
+    # until it has imported the engines.
+    pids = {f.result() for f in [pool.submit(_warm_up) for _ in range(_size)]}
+    log.debug("routing workers ready: %s", sorted(pids))
+    return pool, started
+
+
+def shutdown() -> None:
+    """Stop the warm worker processes (they are also stopped at interpreter exit)."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
+
+
+atexit.register(shutdown)
+
+
+def race(
+    local: Callable[[], T],
+    remote: Sequence[tuple[Callable[..., T], tuple[Any, ...]]],
+) -> list[T | BaseException]:
+    """Run ``local`` here and each ``(function, args)`` of ``remote`` in a worker process.
+
+    The workers are started and warm before any search begins, and ``local`` starts only
+    once every worker has picked up its job: the engines hold the GIL while they search, so
+    a job still waiting in this process's feeder thread would otherwise start only after
+    ``local`` had finished. Returns the results in
+    order ``[local, *remote]``; a search that raised (or whose worker died) is returned as
+    its exception and logged, so one failing engine never discards another's plan.
+    """
+    futures: list[Future[T]] = []
+    if remote:
+        try:
+            pool, started = _ready_pool(len(remote))
+            futures = [pool.submit(_run_job, fn, args) for fn, args in remote]
+            for _ in remote:
+                if not started.acquire(timeout=PICKUP_TIMEOUT_S):
+                    raise TimeoutError("a routing worker did not pick up its job")
+        except (BrokenProcessPool, OSError) as exc:
+            log.warning("routing workers could not start: %s", exc)
+            shutdown()
+            results_failed: list[T | BaseException] = [exc for _ in remote]
+            return [_call(local), *results_failed]
+    results: list[T | BaseException] = [_call(local)]
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BrokenProcessPool as exc:
+            log.warning("a routing worker died: %s", exc)
+            shutdown()
+            results.append(exc)
+        except Exception as exc:  # reported to the caller as data
+            log.warning("a routing search failed in a worker: %r", exc)
+            results.append(exc)
+    return results
+
+
+def _call(fn: Callable[[], T]) -> T | BaseException:
+    try:
+        return fn()
+    except Exception as exc:  # reported to the caller as data
+        log.warning("a routing search failed: %r", exc)
+        return exc
+
+
+def succeeded(results: Sequence[T | BaseException]) -> list[T]:
+    """The results that are not exceptions; raise the first exception if all failed."""
+    good = [r for r in results if not isinstance(r, BaseException)]
+    if not good:
+        first = results[0]
+        assert isinstance(first, BaseException)
+        raise first
+    return good
