@@ -34,12 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     staff = sub.add_parser("add-staff", help="add a staff login (password read from stdin)")
     staff.add_argument("username")
     staff.add_argument("name")
-    staff.add_argument("role", choices=["window", "clerk", "admin"])
+    staff.add_argument("role", choices=["window", "clerk", "dispatcher", "admin"])
     staff.add_argument("--clerk-id", type=int)
     purge = sub.add_parser("purge", help="erase personal data of long-finished bookings")
     purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
+    from scheduler import ops_cli
+
+    ops_cli.add_commands(sub)
     args = parser.parse_args(argv)
 
+    if args.command in ("scheduler", "plan"):
+        return ops_cli.run(args)
     if args.command == "serve":
         return _serve(args)
     return _admin(args)
