@@ -3,7 +3,6 @@ notifies only residents whose window changed."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -71,10 +70,7 @@ def test_republish_notifies_only_changed_windows(drafted: Any, service: Any) -> 
         changed = s.scalars(select(Notice).where(Notice.kind == "window_changed")).all()
         events = s.scalars(select(BookingEvent).where(BookingEvent.action == "rescheduled")).all()
         old = s.get(type(v1), v1.id)
-    assert (
-        result.changed >= 1 and len(changed) == result.changed - 0 or len(changed) <= result.changed
-    )
-    assert 1 <= len(changed) <= len(order)
+    assert 1 <= len(changed) <= result.changed
     assert len(events) == result.changed
     assert result.unchanged + result.changed == 4
     assert old is not None and old.status == "superseded"
