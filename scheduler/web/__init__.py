@@ -120,9 +120,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if session is not None:
             session.close()  # rolls back anything not committed
 
-    from scheduler.web import api, errors, resident, site, staff
+    from scheduler.web import api, errors, operations, resident, site, staff
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(operations.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
     errors.init_app(app)

@@ -104,6 +104,8 @@ def logout() -> Any:
 def index() -> Any:
     if g.staff.role == "clerk":
         return redirect(url_for("staff.visits"))
+    if g.staff.role == "dispatcher":
+        return redirect(url_for("ops.plans_index"))
     svc, now = ot().service, utcnow()
     text = request.args.get("q", "").strip()
     if text:
