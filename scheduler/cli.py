@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -132,8 +133,10 @@ def _serve(args: argparse.Namespace) -> int:
         config["DATABASE_URL"] = f"sqlite:///{tmp.name}/demo.sqlite3"
         config.setdefault("SECRET_KEY", os.urandom(32).hex())
     app = create_app(config)
+    scheduler_process = None
     if args.demo:
         _load_demo(app)
+        scheduler_process = _start_scheduler(app)
     site = Path(app.config["SITE_DIR"])
     if not (site / "index.html").exists():
         print(f"note: no built guide at {site} (run `make site`); serving API and staff pages only")
@@ -141,9 +144,25 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
+        if scheduler_process is not None:
+            scheduler_process.terminate()
+            scheduler_process.wait(10)
         if tmp is not None:
             tmp.cleanup()
     return 0
+
+
+def _start_scheduler(app: object) -> subprocess.Popen[bytes]:
+    """The demo's scheduler process (`python -m scheduler`) on the same database."""
+    config = app.config  # type: ignore[attr-defined]
+    env = {
+        **os.environ,
+        "DATABASE_URL": config["DATABASE_URL"],
+        "ONETRIP_SECRET_KEY": str(config["SECRET_KEY"]),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler"], env=env)
+    print(f"Scheduler process started (pid {proc.pid}): nightly plan 17:30, re-plans, notices")
+    return proc
 
 
 def _load_demo(app: object) -> None:
@@ -153,10 +172,14 @@ def _load_demo(app: object) -> None:
     state: OneTrip = app.extensions["onetrip"]  # type: ignore[attr-defined]
     with state.write_session() as session:
         accounts = load_demo(session, state.settings, datetime.now(TZ).date())
+        from scheduler.planning.demo import load_operations
+
+        summary = load_operations(session, state, datetime.now(UTC))
         session.commit()
+    print(summary)
     print("Demo staff accounts (sample data; passwords change every start):")
     for acc in accounts:
-        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<7} {acc.name}")
+        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<10} {acc.name}")
 
 
 if __name__ == "__main__":

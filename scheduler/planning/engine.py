@@ -10,6 +10,7 @@ Nothing else in ``scheduler`` calls the solvers.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +30,11 @@ __all__ = [
     "solve",
     "solver_named",
 ]
+
+
+# Until the library's routing.solve lands: today's AutoSolver's second process (VROOM) dies
+# on some home-visit days here (BrokenProcessPool), so OR-Tools plans alone in-process.
+DEFAULT_SOLVER = "ortools"
 
 
 def solver_named(name: str) -> Solver:
@@ -55,7 +61,7 @@ def solve(
     if hasattr(routing, "solve") and solver is None:
         plan: RoutePlan = routing.solve(problem, params, previous=previous)
     else:
-        engine = solver or solver_named("auto")
+        engine = solver or solver_named(os.environ.get("ONETRIP_SOLVER", DEFAULT_SOLVER))
         plan = engine.solve(problem, replace(params, initial=previous) if previous else params)
     violations = check_plan(problem, plan)
     if violations:

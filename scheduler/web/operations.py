@@ -135,8 +135,16 @@ def my_day() -> Any:
     """The clerk's published stops of a day: the only page with full phones and addresses."""
     day = _day(request.args.get("date"))
     clerk_id = _clerk_id()
+    stops = _stops(day, clerk_id)
+    if not request.args.get("date") and not stops:
+        # Nothing today: the next day with stops this week (a clerk opens it the evening before).
+        for n in range(1, 8):
+            stops = _stops(day + timedelta(days=n), clerk_id)
+            if stops:
+                day += timedelta(days=n)
+                break
     own = clerk_id is not None and clerk_id == g.staff.clerk_id
-    cards = [_card(b, own) for b in _stops(day, clerk_id)]
+    cards = [_card(b, own) for b in stops]
     return render_template(
         "ops/my_day.html",
         day=day,
