@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         _load_demo(app)
         scheduler_process = _start_scheduler(app)
+        # A plain `kill` must stop the scheduler child too (run the `finally` below).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     site = Path(app.config["SITE_DIR"])
     if not (site / "index.html").exists():
         print(f"note: no built guide at {site} (run `make site`); serving API and staff pages only")

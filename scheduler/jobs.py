@@ -233,7 +233,7 @@ def _tick(job: Callable[..., Any], rt: Runtime) -> Callable[[], None]:
         except Exception:
             log.exception("job %s failed", job.__name__)
 
-    run.__name__ = job.__name__
+    run.__name__ = run.__qualname__ = job.__name__
     return run
 
 

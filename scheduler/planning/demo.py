@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from routing.solver import SolveParams
-from scheduler import identity
+from scheduler import identity, ledger
 from scheduler.booking import SYSTEM, BookingService
 from scheduler.errors import BookingError
 from scheduler.models import Booking, Clerk, Shift, StaffUser
@@ -163,6 +163,11 @@ def load(
         )
         publish(session, v, service, now=now, actor=SYSTEM)
         published = (first, v.version)
+        # This stands for the evening's nightly plan: the scheduler must not make another.
+        owner = ledger.new_owner()
+        key = f"nightly:{first.isoformat()}"
+        if ledger.claim(session, "plan", key, now=now, owner=owner):  # commits the demo so far
+            ledger.complete(session, "plan", key, now=now, owner=owner, detail=f"v{v.version} demo")
     session.flush()
     return {
         "bookings": made,
