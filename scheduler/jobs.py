@@ -218,7 +218,23 @@ def drain_outbox(rt: Runtime, *, now: datetime) -> dict[str, int]:
         return outbox.drain(s, rt.sender, rt.service, now=now)
 
 
+RETAIN_PLAN_DAYS = 180  # as `onetrip purge --days` by default
+
+
+def plan_retention(rt: Runtime, *, now: datetime) -> int:
+    """Delete plan versions of dates more than RETAIN_PLAN_DAYS past, once a day."""
+    key = local(now).date().isoformat()
+    with rt.write_session() as s:
+        if not ledger.claim(s, "retention", key, now=now, owner=rt.owner):
+            return 0
+        n = planning.purge_versions(s, today=local(now).date(), older_than_days=RETAIN_PLAN_DAYS)
+        ledger.complete(s, "retention", key, now=now, owner=rt.owner, detail=f"{n} deleted")
+        s.commit()
+    return n
+
+
 JOBS: dict[str, Callable[..., Any]] = {
+    "plan-retention": plan_retention,
     "nightly-plan": nightly_plan,
     "replan-requests": replan_requests,
     "reminders": reminders,
@@ -248,6 +264,9 @@ def build(rt: Runtime, scheduler: BaseScheduler | None = None) -> BaseScheduler:
         _tick(replan_requests, rt), IntervalTrigger(seconds=5, timezone=TZ), id="replan-requests"
     )
     sched.add_job(_tick(drain_outbox, rt), IntervalTrigger(seconds=30, timezone=TZ), id="outbox")
+    sched.add_job(
+        _tick(plan_retention, rt), CronTrigger(hour=3, minute=0, timezone=TZ), id="plan-retention"
+    )
     return sched
 
 

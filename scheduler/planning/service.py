@@ -633,3 +633,22 @@ def bk_tz() -> Any:
     from scheduler.settings import TZ
 
     return TZ
+
+
+def purge_versions(session: Session, *, today: date, older_than_days: int = 180) -> int:
+    """Delete plan versions of dates more than N days past (they hold where residents
+    live: the visits' coordinates). PIPL Arts. 19 and 47, as the bookings' own purge."""
+    if older_than_days < 1:
+        raise ValueError("older_than_days must be at least 1")
+    limit = today - timedelta(days=older_than_days)
+    old = list(session.scalars(select(PlanVersion).where(PlanVersion.date < limit)))
+    ids = [v.id for v in old]
+    if ids:
+        from scheduler.planning.models import ReplanRequest
+
+        for req in session.scalars(select(ReplanRequest).where(ReplanRequest.version_id.in_(ids))):
+            req.version_id = None
+        for v in old:
+            session.delete(v)
+        session.flush()
+    return len(ids)

@@ -215,3 +215,14 @@ def test_reminders_queue_once_for_the_next_working_day(rt: jobs.Runtime) -> None
             s.scalar(select(func.count()).select_from(Notice).where(Notice.kind == "reminder")) == 3
         )
     assert date(2026, 6, 2) == VISIT_DAY
+
+
+def test_plan_versions_of_long_past_dates_are_deleted_once_a_day(rt: jobs.Runtime) -> None:
+    """Versions of dates over 180 days past go (they hold residents' coordinates); newer stay."""
+    jobs.nightly_plan(rt, now=EVENING)
+    later = EVENING + timedelta(days=182)
+    assert jobs.plan_retention(rt, now=EVENING) == 0
+    assert versions(rt) == 1
+    assert jobs.plan_retention(rt, now=later) == 1
+    assert jobs.plan_retention(rt, now=later) == 0
+    assert versions(rt) == 0

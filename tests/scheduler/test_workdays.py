@@ -124,7 +124,13 @@ def test_scheduler_has_explicit_timezone_ids_and_job_defaults() -> None:
     sched.start(paused=True)
     try:
         found = {j.id: j for j in sched.get_jobs()}
-        assert set(found) == {"nightly-plan", "reminders", "replan-requests", "outbox"}
+        assert set(found) == {
+            "nightly-plan",
+            "reminders",
+            "replan-requests",
+            "outbox",
+            "plan-retention",
+        }
         for job in found.values():
             assert job.coalesce is True
             assert job.max_instances == 1
