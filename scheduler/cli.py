@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -51,8 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
     keys = sub.add_parser("keys", help="data keys: rotate, or re-encrypt stored data")
     keys.add_argument("action", choices=["rotate", "reencrypt"])
+    from scheduler import ops_cli
+
+    ops_cli.add_commands(sub)
     args = parser.parse_args(argv)
 
+    if args.command in ("scheduler", "plan"):
+        return ops_cli.run(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "keys" and args.action == "rotate":
@@ -186,8 +192,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.site_dir:
         config["SITE_DIR"] = str(Path(args.site_dir).resolve())
     tmp = None
+    scheduler_process = None
     # SIGTERM (a service manager, `kill`) ends the server like Ctrl-C, through the
-    # `finally` below, so the demo's temporary database goes with it.
+    # `finally` below, so the demo's temporary database and scheduler child go with it.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         if args.demo:
@@ -202,6 +209,7 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(config)
         if args.demo:
             _load_demo(app)
+            scheduler_process = _start_scheduler(app)
         site = Path(app.config["SITE_DIR"])
         if not (site / "index.html").exists():
             print(
@@ -211,6 +219,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"OneTrip: http://{args.host}:{args.port}/  (API /api/, staff /staff/)", flush=True)
         app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     finally:
+        if scheduler_process is not None:
+            scheduler_process.terminate()
+            scheduler_process.wait(10)
         if tmp is not None:
             tmp.cleanup()
     return 0
@@ -220,6 +231,28 @@ def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _start_scheduler(app: object) -> subprocess.Popen[bytes]:
+    """The demo's scheduler process (`python -m scheduler`) on the same database, with the
+    same data directory, cookie secret and data keys (it decrypts addresses to plan)."""
+    from scheduler.protect import Keyring
+
+    config = app.config  # type: ignore[attr-defined]
+    keys_file = Path(config["DATA_DIR"]) / "data_keys.json"
+    ring = config.get("DATA_KEYS")
+    if isinstance(ring, Keyring):
+        ring.save(keys_file)  # owner-only; goes with the temporary directory
+    env = {
+        **os.environ,
+        "DATABASE_URL": config["DATABASE_URL"],
+        "ONETRIP_DATA_DIR": config["DATA_DIR"],
+        "ONETRIP_DATA_KEYS_FILE": str(keys_file),
+        "ONETRIP_SECRET_KEY": str(config["SECRET_KEY"]),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler"], env=env)
+    print(f"Scheduler process started (pid {proc.pid}): nightly plan 17:30, re-plans, notices")
+    return proc
+
+
 def _load_demo(app: object) -> None:
     from scheduler.demo import load_demo
     from scheduler.web import OneTrip
@@ -227,10 +260,14 @@ def _load_demo(app: object) -> None:
     state: OneTrip = app.extensions["onetrip"]  # type: ignore[attr-defined]
     with state.write_session() as session:
         accounts = load_demo(session, state.settings, datetime.now(TZ).date())
+        from scheduler.planning.demo import load_operations
+
+        summary = load_operations(session, state, datetime.now(UTC))
         session.commit()
+    print(summary)
     print("Demo staff accounts (sample data; passwords change every start):")
     for acc in accounts:
-        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<7} {acc.name}")
+        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<10} {acc.name}")
 
 
 if __name__ == "__main__":

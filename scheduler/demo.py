@@ -22,8 +22,7 @@ CLERKS = (
     ("叶晓燕", "social-insurance,medical-insurance"),
     ("吴建平", "household-photo"),
     ("周丽萍", "social-insurance,civil-affairs"),
-    ("陈志强", "disability-assessment,civil-affairs"),
-    ("吴海燕", "social-insurance,real-estate"),
+    ("陈志强", "disability-assessment,civil-affairs,social-insurance"),
 )
 
 
@@ -76,16 +75,24 @@ def load_demo(
             clerks[0].name,
         ),
         Account(
+            "shangmen2",
+            passwords.get("shangmen2") or secrets.token_urlsafe(9),
+            "clerk",
+            clerks[2].name,
+        ),
+        Account(
+            "diaodu",
+            passwords.get("diaodu") or secrets.token_urlsafe(9),
+            "dispatcher",
+            "调度 陈静",
+        ),
+        Account(
             "admin", passwords.get("admin") or secrets.token_urlsafe(9), "admin", "管理员 刘洋"
         ),
     ]
+    clerk_of = {"shangmen": clerks[0].id, "shangmen2": clerks[2].id}
     for acc in accounts:
         add_staff(
-            session,
-            acc.username,
-            acc.password,
-            acc.role,
-            acc.name,
-            clerks[0].id if acc.role == "clerk" else None,
+            session, acc.username, acc.password, acc.role, acc.name, clerk_of.get(acc.username)
         )
     return accounts

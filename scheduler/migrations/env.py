@@ -5,8 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from scheduler import models  # noqa: F401  (registers the tables)
+from scheduler import ledger, models  # noqa: F401  (registers the tables)
 from scheduler.db import Base
+from scheduler.notify import models as _notify_models  # noqa: F401
+from scheduler.planning import models as _planning_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -186,10 +186,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     OneTrip(app)
 
-    from scheduler.web import api, auth, errors, headers, resident, site, staff
+    from scheduler.web import api, auth, errors, headers, operations, resident, site, staff
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(operations.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
     errors.init_app(app)

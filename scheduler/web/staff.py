@@ -30,7 +30,7 @@ from scheduler.web.ratelimit import client_key
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 csrf.protect(bp)
 MANAGE = ("window", "dispatcher", "admin")
-ROLE_ZH = {"window": "窗口", "clerk": "上门人员", "dispatcher": "调度", "admin": "管理员"}
+ROLE_ZH = {"window": "窗口", "clerk": "上门人员", "dispatcher": "调度员", "admin": "管理员"}
 
 
 @bp.errorhandler(BookingError)
@@ -80,7 +80,11 @@ def login() -> Any:
     cookie.clear()
     log_in(token, user)
     nxt = request.args.get("next", "")
-    return redirect(nxt if nxt.startswith("/staff/") else url_for("staff.index"))
+    if nxt.startswith("/staff/"):
+        return redirect(nxt)
+    # A dispatcher starts at the board; the booking list stays one link away (MANAGE).
+    home = "ops.plans_index" if user.role == "dispatcher" else "staff.index"
+    return redirect(url_for(home))
 
 
 @bp.post("/logout")

@@ -1,0 +1,1 @@
+"""The outbox of notices to residents and the senders that deliver them."""

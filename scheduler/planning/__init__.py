@@ -1,0 +1,1 @@
+"""Bookings and clerks' shifts -> routing problems -> checked, explained, versioned plans."""

@@ -1,0 +1,192 @@
+"""Capacity the plan can keep: how many visits the clerks on shift can actually make in a
+zone's half-day, with travel, per skill.
+
+Booking's count guard (``Slot.booked < Slot.capacity``, atomic in SQL) stays the hard
+bound under concurrency; this module decides what ``capacity`` should be, from the
+shifts instead of a flat number per clerk:
+
+- a clerk leaves the county hall at the shift's start, drives to the zone (the mean
+  drive to its township seats), makes visits of the typical duration with the zone's
+  typical hop between them (mean drive between its seats, or across a township), and —
+  out only that half-day — must be back by the shift's end;
+- the count per skill uses the typical duration of items needing that skill and only
+  clerks with the skill; the slot's capacity is what all clerks on shift can make.
+
+``sync_slots`` writes the capacities of a date (used by the demo data); the booking side
+should call ``can_accept`` (per-skill room) before it takes a place — see
+docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from routing.geo import Datum, LatLon, to_wgs84
+from routing.travel import TravelModel
+from scheduler.planning import bookings as bk
+from scheduler.planning.service import BEGIN, SHIFT, default_travel, depot, service_s
+from scheduler.settings import Zone
+
+IN_TOWN = 0.02  # degrees: visits inside one township are a couple of km apart
+SAFETY = 0.8  # keep a fifth of the day for what averages hide (a far village, a long visit)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneTravel:
+    out_s: int  # hall -> zone
+    hop_s: int  # visit -> next visit in the zone
+
+
+def zone_travel(catalog: Any, towns: Sequence[str], travel: TravelModel) -> ZoneTravel:
+    home = depot(catalog)
+    seats = [
+        to_wgs84(LatLon(catalog.townships[t].lat, catalog.townships[t].lon), Datum.GCJ02)
+        for t in towns
+        if t in catalog.townships
+    ]
+    if not seats:
+        return ZoneTravel(0, 0)
+    m = travel.matrix([home, *seats])
+    out = sum(m.seconds[0][1:]) / len(seats)
+    in_town = travel.matrix([seats[0], LatLon(seats[0].lat + IN_TOWN, seats[0].lon)]).seconds[0][1]
+    hops = [
+        m.seconds[i][j] if i != j else in_town
+        for i in range(1, len(seats) + 1)
+        for j in range(1, len(seats) + 1)
+    ]
+    return ZoneTravel(math.ceil(out), math.ceil(sum(hops) / len(hops)))
+
+
+def visits_possible(half_day: str, *, alone: bool, service: int, zt: ZoneTravel) -> int:
+    """Visits one clerk can make in a half-day (``alone``: out only this half-day)."""
+    shift_start, shift_end = SHIFT[half_day]
+    begin_lo, begin_hi = BEGIN[half_day]
+    first = max(begin_lo, shift_start + zt.out_s)
+    last = begin_hi
+    if alone:
+        last = min(last, shift_end - zt.out_s - service)
+    if last < first:
+        return 0
+    step = (service + zt.hop_s) / SAFETY
+    return int((last - first) // step) + 1
+
+
+def typical_service(catalog: Any, skill: str | None = None) -> int:
+    """The mean visit duration of home-visit items (of one skill), seconds."""
+    items = [
+        i
+        for i in catalog.items.values()
+        if i.home_visit.allowed and (skill is None or i.home_visit.skill == skill)
+    ]
+    if not items:
+        return service_s(catalog, "")
+    return round(sum(service_s(catalog, i.code) for i in items) / len(items))
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCapacity:
+    total: int
+    per_skill: dict[str, int]
+
+
+def slot_capacity(
+    catalog: Any,
+    zone: Zone,
+    half_day: str,
+    clerks: Iterable[bk.ClerkDay],
+    travel: TravelModel | None = None,
+) -> SlotCapacity:
+    zt = _zone_travel(catalog, zone.town_codes, travel)
+    total = 0
+    per: dict[str, int] = {}
+    for cd in clerks:
+        if cd.zones.get(half_day) != zone.code:
+            continue
+        alone = len(cd.zones) == 1
+        total += visits_possible(half_day, alone=alone, service=typical_service(catalog), zt=zt)
+        for skill in cd.skills:
+            n = visits_possible(
+                half_day, alone=alone, service=typical_service(catalog, skill), zt=zt
+            )
+            per[skill] = per.get(skill, 0) + n
+    return SlotCapacity(total, per)
+
+
+_CACHE: dict[tuple[int, tuple[str, ...], str], ZoneTravel] = {}
+
+
+def _zone_travel(catalog: Any, towns: Sequence[str], travel: TravelModel | None) -> ZoneTravel:
+    key = (id(catalog), tuple(towns), getattr(travel, "identity", "default"))
+    if key not in _CACHE:
+        _CACHE[key] = zone_travel(catalog, towns, travel or _default())
+    return _CACHE[key]
+
+
+@cache
+def _default() -> TravelModel:
+    return default_travel()
+
+
+def sync_slots(
+    session: Session,
+    day: date,
+    catalog: Any,
+    zones: Sequence[Zone],
+    travel: TravelModel | None = None,
+) -> dict[tuple[str, str], SlotCapacity]:
+    """Set every slot of ``day`` to what the clerks on shift can make (creating slots)."""
+    clerks = bk.clerk_days(session, day)
+    out = {}
+    for zone in zones:
+        for half in ("am", "pm"):
+            cap = slot_capacity(catalog, zone, half, clerks, travel)
+            slot = session.scalar(
+                select(bk.Slot).where(
+                    bk.Slot.zone_code == zone.code, bk.Slot.date == day, bk.Slot.half_day == half
+                )
+            )
+            if slot is None:
+                slot = bk.Slot(zone_code=zone.code, date=day, half_day=half, capacity=0, booked=0)
+                session.add(slot)
+            slot.capacity = cap.total
+            out[(zone.code, half)] = cap
+    session.flush()
+    return out
+
+
+def can_accept(
+    session: Session,
+    catalog: Any,
+    zone: Zone,
+    day: date,
+    half_day: str,
+    item_code: str,
+    travel: TravelModel | None = None,
+) -> bool:
+    """Whether the half-day still has room for one more visit needing the item's skill."""
+    item = catalog.items.get(item_code)
+    skill = item.home_visit.skill if item else None
+    if skill is None:
+        return True
+    cap = slot_capacity(catalog, zone, half_day, bk.clerk_days(session, day), travel)
+    skilled = [i.code for i in catalog.items.values() if i.home_visit.skill == skill]
+    taken = session.scalar(
+        select(func.count())
+        .select_from(bk.Booking)
+        .where(
+            bk.Booking.zone_code == zone.code,
+            bk.Booking.date == day,
+            bk.Booking.half_day == half_day,
+            bk.Booking.status.in_(bk.PLANNED),
+            bk.Booking.item_code.in_(skilled),
+        )
+    )
+    return int(taken or 0) < cap.per_skill.get(skill, 0)

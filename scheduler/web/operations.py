@@ -1,0 +1,598 @@
+"""Operations pages: the dispatcher's board (/staff/plans/<date>) and the clerk's day
+(/staff/my-day, its .ics and a printable run sheet)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from icalendar import Calendar, Event
+from sqlalchemy import select
+
+from scheduler.errors import BookingError
+from scheduler.notify import outbox
+from scheduler.planning import bookings as bk
+from scheduler.planning import engine as eng
+from scheduler.planning import kit
+from scheduler.planning import service as planning
+from scheduler.planning.models import Adjustment, PlanVersion, ReplanRequest, VisitRecord
+from scheduler.planning.publish import PublishError, publish
+from scheduler.settings import TZ
+from scheduler.web import board, csrf, db_session, ot
+from scheduler.web.forms import parse_slot
+from scheduler.web.staff import login_required
+
+bp = Blueprint("ops", __name__, url_prefix="/staff")
+csrf.protect(bp)
+DISPATCH = ("dispatcher", "admin")
+CLERK = ("clerk", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor(channel: str = "window") -> bk.Actor:
+    return bk.staff_actor(g.staff, channel)
+
+
+def _day(text: str | None) -> date:
+    if not text:
+        return utcnow().astimezone(TZ).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        abort(404)
+
+
+def _hm(stored: datetime | None) -> str:
+    return bk.to_local(stored).strftime("%H:%M") if stored else ""
+
+
+def _hhmm(s: int) -> str:
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}"
+
+
+# -- the clerk's day ----------------------------------------------------------------------
+
+
+def _clerk_id() -> int | None:
+    clerk_id: int | None = g.staff.clerk_id
+    chosen = request.args.get("clerk", "")
+    if g.staff.role == "admin" and chosen.isdigit():
+        clerk_id = int(chosen)
+    return clerk_id
+
+
+def _stops(day: date, clerk_id: int | None) -> list[bk.Booking]:
+    """The clerk's bookings of the day, in the published route's order."""
+    if clerk_id is None:
+        return []
+    rows = list(
+        db_session().scalars(
+            select(bk.Booking)
+            .where(
+                bk.Booking.date == day,
+                bk.Booking.assigned_clerk_id == clerk_id,
+                bk.Booking.status.in_((bk.Status.SCHEDULED, bk.Status.DONE, bk.Status.MISSED)),
+            )
+            .order_by(bk.Booking.window_start, bk.Booking.id)
+        )
+    )
+    published = planning.latest(db_session(), day, "published")
+    if published is not None:
+        order: dict[str, int] = {}
+        for r in json.loads(published.plan_json)["routes"]:
+            if r["clerk_id"] == str(clerk_id):
+                order = {s[0]: n for n, s in enumerate(r["stops"])}
+        rows.sort(key=lambda b: (order.get(str(b.id), 10**6), b.window_start or datetime.min))
+    return rows
+
+
+def _card(b: bk.Booking, own: bool) -> dict[str, Any]:
+    svc = ot().service
+    item = svc.catalog.items.get(b.item_code)
+    town = svc.catalog.townships.get(b.town_code)
+    place = f"{town.name if town else b.town_code}{b.village}"
+    lat, lon, datum = b.lat, b.lon, b.datum
+    if lat is None or lon is None:
+        lat, lon, datum = (town.lat, town.lon, "GCJ-02") if town else (None, None, None)
+    record = db_session().get(VisitRecord, b.id)
+    return {
+        "b": b,
+        "reference": b.reference,
+        "item_name": item.name if item else b.item_code,
+        "window": f"{_hm(b.window_start)}—{_hm(b.window_end)}",
+        "name": bk.decrypt(svc, b, "applicant_name_enc") if own else b.applicant_name_masked,
+        "phone": bk.decrypt(svc, b, "phone_enc") if own else b.phone_masked,
+        "phone_masked": b.phone_masked,
+        "name_masked": b.applicant_name_masked,
+        "booker_phone": (bk.decrypt(svc, b, "booker_phone_enc") if own else b.booker_phone_masked)
+        if b.booker_phone_enc
+        else None,
+        "booker_relationship": b.booker_relationship,
+        "place": place,
+        "address": f"{place} {bk.decrypt(svc, b, 'address_detail_enc')}" if own else place,
+        "nav": kit.nav_links(lat, lon, datum, place)
+        if lat is not None and lon is not None
+        else None,
+        "bring": kit.what_to_bring(item),
+        "status": b.status,
+        "status_name": bk.STATUS_ZH[bk.Status(b.status)],
+        "arrived": _hm(record.arrived_at) if record and record.arrived_at else "",
+        "finished": _hm(record.finished_at) if record and record.finished_at else "",
+        "slots": svc.slots(db_session(), b.town_code, utcnow(), staff=True)
+        if own and b.status == bk.Status.SCHEDULED
+        else [],
+    }
+
+
+@bp.get("/my-day")
+@login_required(*CLERK)
+def my_day() -> Any:
+    """The clerk's published stops of a day: the only page with full phones and addresses."""
+    day = _day(request.args.get("date"))
+    clerk_id = _clerk_id()
+    stops = _stops(day, clerk_id)
+    if not request.args.get("date") and not stops:
+        # Nothing today: the next day with stops this week (a clerk opens it the evening before).
+        for n in range(1, 8):
+            stops = _stops(day + timedelta(days=n), clerk_id)
+            if stops:
+                day += timedelta(days=n)
+                break
+    own = clerk_id is not None and clerk_id == g.staff.clerk_id
+    cards = [_card(b, own) for b in stops]
+    return render_template(
+        "ops/my_day.html",
+        day=day,
+        cards=cards,
+        clerk_id=clerk_id,
+        prev_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1),
+    )
+
+
+@bp.get("/my-day/print")
+@login_required(*CLERK)
+def run_sheet() -> Any:
+    """A printable run sheet: masked names and phones only (paper gets lost)."""
+    day = _day(request.args.get("date"))
+    cards = [_card(b, own=False) for b in _stops(day, _clerk_id())]
+    return render_template("ops/run_sheet.html", day=day, cards=cards)
+
+
+@bp.get("/my-day.ics")
+@login_required(*CLERK)
+def my_day_ics() -> Any:
+    """The clerk's days from today on as calendar events (stable UIDs, VTIMEZONE)."""
+    first = _day(request.args.get("date"))
+    clerk_id = _clerk_id()
+    cal = Calendar()
+    cal.add("prodid", "-//OneTrip//庆元县上门办理//ZH")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "上门办理任务")
+    stamp = utcnow()
+    for offset in range(0, 8):
+        day = first + timedelta(days=offset)
+        for b in _stops(day, clerk_id):
+            if b.status != bk.Status.SCHEDULED or not b.window_start or not b.window_end:
+                continue
+            item = ot().service.catalog.items.get(b.item_code)
+            town = ot().service.catalog.townships.get(b.town_code)
+            ev = Event()
+            ev.add("uid", f"booking-{b.reference}@onetrip.qingyuan")
+            ev.add("dtstamp", stamp)
+            ev.add("dtstart", bk.to_local(b.window_start))
+            ev.add("dtend", bk.to_local(b.window_end))
+            ev.add("summary", f"上门办理：{item.name if item else b.item_code}")
+            ev.add("location", f"{town.name if town else ''}{b.village}")
+            ev.add(
+                "description",
+                f"预约号 {b.reference}；居民 {b.applicant_name_masked}，详情见上门任务页面",
+            )
+            cal.add_component(ev)
+    cal.add_missing_timezones()
+    return Response(
+        cal.to_ical(),
+        mimetype="text/calendar",
+        headers={"Content-Disposition": "attachment; filename=my-day.ics"},
+    )
+
+
+@bp.post("/my-day/<reference>/<action>")
+@login_required(*CLERK)
+def visit_action(reference: str, action: str) -> Any:
+    """到达 / 办结 / 未遇 / 改约 on a clerk's own stop (actual times recorded)."""
+    if action not in ("arrive", "done", "missed", "reschedule"):
+        abort(404)
+    session, now, svc = db_session(), utcnow(), ot().service
+    b = session.scalar(select(bk.Booking).where(bk.Booking.reference == reference))
+    if b is None:
+        abort(404)
+    if b.assigned_clerk_id is None or b.assigned_clerk_id != g.staff.clerk_id:
+        abort(403)  # only the assigned clerk acts on a stop (an admin has no clerk id)
+    record = session.get(VisitRecord, b.id) or VisitRecord(
+        booking_id=b.id, clerk_id=b.assigned_clerk_id
+    )
+    session.add(record)
+    try:
+        if action == "arrive":
+            if b.status != bk.Status.SCHEDULED:
+                raise BookingError("该上门已结束。", code="bad_transition")
+            record.arrived_at = record.arrived_at or bk.utc_naive(now)
+        elif action in ("done", "missed"):
+            bk.finish(svc, session, b, bk.Status(action), now=now, actor=_actor("visit"))
+            record.finished_at = bk.utc_naive(now)
+            record.outcome = action
+            if action == "done":
+                outbox.queue(session, b, "done", "1", now=now, params=outbox.params_of(svc, b))
+        else:
+            day, half = parse_slot(request.form.get("slot", ""))
+            bk.move(svc, session, b, day, half, now=now, actor=_actor("visit"))
+            record.outcome = "moved"
+            record.finished_at = bk.utc_naive(now)
+        session.commit()
+    except BookingError as err:
+        session.rollback()
+        return render_template("error.html", status=err.status, message=err.message_zh), err.status
+    return redirect(url_for("ops.my_day", date=b.date.isoformat()) + f"#stop-{b.reference}")
+
+
+# -- the dispatcher's board ---------------------------------------------------------------
+
+
+def _version(day: date, number: str | None) -> PlanVersion | None:
+    q = select(PlanVersion).where(PlanVersion.date == day)
+    if number and number.isdigit():
+        found: PlanVersion | None = db_session().scalar(q.where(PlanVersion.version == int(number)))
+        return found
+    return planning.latest(db_session(), day)
+
+
+def _board_context(
+    day: date, v: PlanVersion, plan_data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    session, svc = db_session(), ot().service
+    problem = json.loads(v.problem_json)
+    data = plan_data or json.loads(v.plan_json)
+    names = bk.clerk_names(session)
+    clerk_order = [c["id"] for c in problem["clerks"]]
+    ids = [int(x["id"]) for x in problem["visits"]]
+    rows = {str(b.id): b for b in session.scalars(select(bk.Booking).where(bk.Booking.id.in_(ids)))}
+    figs = json.loads(v.figures_json)
+
+    def label(vid: str) -> dict[str, Any]:
+        b = rows.get(vid)
+        if b is None:
+            return {"reference": vid, "text": vid}
+        item = svc.catalog.items.get(b.item_code)
+        town = svc.catalog.townships.get(b.town_code)
+        return {
+            "reference": b.reference,
+            "text": f"{town.name if town else ''} · {item.name if item else b.item_code}",
+            "half": bk.HALF_DAY_ZH[b.half_day],
+            "status": bk.STATUS_ZH[bk.Status(b.status)],
+            "name": b.applicant_name_masked,
+        }
+
+    windows = {x["id"]: x["windows"][0] for x in problem["visits"]}
+    visits = []
+    for r in data["routes"]:
+        for n, s in enumerate(r["stops"], 1):
+            lo, hi = windows[s[0]]
+            visits.append(
+                {
+                    "visit_id": s[0],
+                    "n": n,
+                    "clerk_id": r["clerk_id"],
+                    "clerk": names.get(int(r["clerk_id"]), r["clerk_id"]),
+                    "colour": board.colour(clerk_order.index(r["clerk_id"])),
+                    "start": _hhmm(s[2]),
+                    "end": _hhmm(s[3]),
+                    "window": f"{_hhmm(lo)}—{_hhmm(hi)}",
+                    "bar": {
+                        "lo": board.x_of(lo, 200),
+                        "hi": board.x_of(hi, 200),
+                        "at": board.x_of(s[2], 200),
+                        "to": board.x_of(s[3], 200),
+                    },
+                    **label(s[0]),
+                }
+            )
+    for u in data["unassigned"]:
+        u.update(label(u["visit_id"]))
+    request_row = session.scalar(
+        select(ReplanRequest)
+        .where(ReplanRequest.date == day, ReplanRequest.status.in_(("queued", "running")))
+        .limit(1)
+    )
+    absent = [
+        a.clerk_id
+        for a in session.scalars(
+            select(Adjustment).where(
+                Adjustment.date == day, Adjustment.kind == "absent", Adjustment.active
+            )
+        )
+    ]
+    pins = {
+        a.booking_id: a.clerk_id
+        for a in session.scalars(
+            select(Adjustment).where(
+                Adjustment.date == day, Adjustment.kind == "pin", Adjustment.active
+            )
+        )
+    }
+    all_versions = list(
+        session.scalars(
+            select(PlanVersion).where(PlanVersion.date == day).order_by(PlanVersion.version)
+        )
+    )
+    return {
+        "day": day,
+        "v": v,
+        "versions": all_versions,
+        "figs": figs,
+        "names": names,
+        "clerks": [
+            {"id": c, "name": names.get(int(c), c), "colour": board.colour(k)}
+            for k, c in enumerate(clerk_order)
+        ],
+        "map": board.draw_map(list(svc.catalog.townships.values()), problem, data, clerk_order),
+        "timeline": board.timeline(data, problem),
+        "axis": board.hours_axis(),
+        "visits": visits,
+        "unassigned": data["unassigned"],
+        "replanning": request_row is not None,
+        "absent": absent,
+        "pins": pins,
+        "rows": rows,
+        "day_clerks": bk.clerk_days(session, day),
+    }
+
+
+@bp.get("/plans/")
+@login_required(*DISPATCH)
+def plans_index() -> Any:
+    return redirect(url_for("ops.plan_board", day=_next_day().isoformat()))
+
+
+def _next_day() -> date:
+    from scheduler import workdays
+
+    return workdays.load().next_working_day(utcnow().astimezone(TZ).date())
+
+
+@bp.get("/plans/<day>")
+@login_required(*DISPATCH)
+def plan_board(day: str) -> Any:
+    """The date's plan: map, timeline, visits, figures, unassigned with reasons; actions."""
+    d = _day(day)
+    v = _version(d, request.args.get("v"))
+    if v is None:
+        return render_template(
+            "ops/board_empty.html",
+            day=d,
+            replanning=_replanning(d),
+            message=request.args.get("msg"),
+        )
+    ctx = _board_context(d, v)
+    compare_with = request.args.get("compare")
+    if compare_with:
+        other = _version(d, compare_with)
+        if other is not None:
+            ctx["diff"] = planning.compare(other, v)
+            ctx["diff_with"] = other.version
+    ctx["message"] = request.args.get("msg")
+    return render_template("ops/board.html", **ctx)
+
+
+def _replanning(day: date) -> bool:
+    return (
+        db_session().scalar(
+            select(ReplanRequest.id).where(
+                ReplanRequest.date == day, ReplanRequest.status.in_(("queued", "running"))
+            )
+        )
+        is not None
+    )
+
+
+@bp.get("/plans/<day>/status.json")
+@login_required(*DISPATCH)
+def plan_status(day: str) -> Any:
+    d = _day(day)
+    v = planning.latest(db_session(), d)
+    return {"replanning": _replanning(d), "version": v.version if v else None}
+
+
+def _orders_from(plan_data: dict[str, Any]) -> dict[str, list[str]]:
+    return {r["clerk_id"]: [s[0] for s in r["stops"]] for r in plan_data["routes"]}
+
+
+@bp.post("/plans/<day>/move")
+@login_required(*DISPATCH)
+def plan_move(day: str) -> Any:
+    """Move a visit to a clerk and position: times recomputed and checked, nothing saved."""
+    d = _day(day)
+    v = _version(d, request.form.get("v"))
+    if v is None:
+        abort(404)
+    problem, plan, data = planning.loaded(v)
+    visit = request.form.get("visit", "")
+    to = request.form.get("clerk", "")
+    if visit not in problem.visit_index() or to not in problem.clerk_index():
+        return render_template(
+            "error.html", status=422, message="请选择要移动的上门和办事员。"
+        ), 422
+    empty: dict[str, list[str]] = {c.id: [] for c in problem.clerks}
+    orders = empty | _orders_from(data)
+    for order in orders.values():
+        if visit in order:
+            order.remove(visit)
+    pos_text = request.form.get("position", "")
+    pos = int(pos_text) - 1 if pos_text.isdigit() and int(pos_text) > 0 else len(orders[to])
+    orders[to].insert(min(pos, len(orders[to])), visit)
+    return _preview(d, v, problem, plan, orders)
+
+
+def _preview(d: date, v: PlanVersion, problem: Any, plan: Any, orders: dict[str, list[str]]) -> Any:
+    edited, violations = eng.reroute(problem, plan, orders)
+    data = planning.plan_to_json(
+        edited,
+        [
+            u
+            for u in json.loads(v.plan_json)["unassigned"]
+            if u["visit_id"] not in {x for o in orders.values() for x in o}
+        ],
+    )
+    ctx = _board_context(d, v, data)
+    names = ctx["names"]
+    ctx["violations"] = [
+        {
+            "code": x.code,
+            "message": _violation_zh(x, names, ctx["rows"]),
+        }
+        for x in violations
+    ]
+    ctx["orders_json"] = json.dumps(orders)
+    ctx["preview"] = True
+    return render_template("ops/board.html", **ctx), 200 if not violations else 422
+
+
+VIOLATION_ZH = {
+    "late": "晚于时间窗",
+    "window": "不在预约时段内",
+    "shift": "超出班次时间",
+    "skill": "办事员不具备所需技能或不在该片区当班",
+    "break": "午休安排不合规",
+    "break_position": "午休安排不合规",
+    "break_missing": "缺少午休",
+    "max_working": "超过最长工作时间",
+    "max_visits": "超过最多上门次数",
+    "pin": "违反指定办事员",
+}
+
+
+def _violation_zh(x: eng.Violation, names: dict[int, str], rows: dict[str, bk.Booking]) -> str:
+    who = names.get(int(x.clerk_id), x.clerk_id) if x.clerk_id and x.clerk_id.isdigit() else ""
+    what = rows[x.visit_id].reference if x.visit_id and x.visit_id in rows else ""
+    text = VIOLATION_ZH.get(x.code, x.code)
+    return "：".join(p for p in (who, what and f"预约 {what}", text) if p)
+
+
+@bp.post("/plans/<day>/save")
+@login_required(*DISPATCH)
+def plan_save(day: str) -> Any:
+    """Save a checked edit as the next version (refused while it breaks a rule)."""
+    d = _day(day)
+    v = _version(d, request.form.get("v"))
+    if v is None:
+        abort(404)
+    problem, plan, _ = planning.loaded(v)
+    try:
+        orders = {
+            str(k): [str(x) for x in o]
+            for k, o in json.loads(request.form.get("orders", "")).items()
+        }
+        edited, violations = eng.reroute(problem, plan, orders)
+    except (ValueError, KeyError, AttributeError):
+        return render_template(
+            "error.html", status=422, message="调整内容无法识别，请重新操作。"
+        ), 422
+    if violations:
+        return _preview(d, v, problem, plan, orders)
+    new = planning.store_edit(
+        db_session(), v, edited, catalog=ot().service.catalog, now=utcnow(), staff_id=g.staff.id
+    )
+    db_session().commit()
+    return redirect(
+        url_for(
+            "ops.plan_board", day=d.isoformat(), v=new.version, msg=f"已保存为第 {new.version} 版"
+        )
+    )
+
+
+@bp.post("/plans/<day>/publish")
+@login_required(*DISPATCH)
+def plan_publish(day: str) -> Any:
+    d = _day(day)
+    v = _version(d, request.form.get("v"))
+    if v is None:
+        abort(404)
+    try:
+        result = publish(db_session(), v, ot().service, now=utcnow(), actor=_actor())
+        db_session().commit()
+    except (PublishError, BookingError) as err:
+        db_session().rollback()
+        message = err.message_zh
+        return render_template("error.html", status=409, message=message), 409
+    msg = (
+        f"第 {v.version} 版已发布：新排 {result.scheduled} 个，调整 {result.changed} 个，"
+        f"未变 {result.unchanged} 个，已通知 {result.notices} 位居民"
+    )
+    return redirect(url_for("ops.plan_board", day=d.isoformat(), v=v.version, msg=msg))
+
+
+@bp.post("/plans/<day>/replan")
+@login_required(*DISPATCH)
+def plan_replan(day: str) -> Any:
+    """Ask the scheduler process for a re-plan (never solved inside a web request)."""
+    d = _day(day)
+    if not _replanning(d):
+        db_session().add(
+            ReplanRequest(
+                date=d, requested_at=bk.utc_naive(utcnow()), requested_by_staff_id=g.staff.id
+            )
+        )
+        db_session().commit()
+    return redirect(
+        url_for("ops.plan_board", day=d.isoformat(), msg="已提交重新排班，排班进程完成后自动刷新")
+    )
+
+
+@bp.post("/plans/<day>/absent")
+@login_required(*DISPATCH)
+def plan_absent(day: str) -> Any:
+    return _adjust(day, "absent")
+
+
+@bp.post("/plans/<day>/pin")
+@login_required(*DISPATCH)
+def plan_pin(day: str) -> Any:
+    return _adjust(day, "pin")
+
+
+def _adjust(day: str, kind: str) -> Any:
+    d = _day(day)
+    clerk = request.form.get("clerk", "")
+    booking = request.form.get("visit", "")
+    session = db_session()
+    if not clerk.isdigit() or session.get(bk.Clerk, int(clerk)) is None:
+        return render_template("error.html", status=422, message="请选择办事员。"), 422
+    booking_id = None
+    if kind == "pin":
+        if not booking.isdigit() or session.get(bk.Booking, int(booking)) is None:
+            return render_template("error.html", status=422, message="请选择要指定的上门。"), 422
+        booking_id = int(booking)
+        for old in session.scalars(
+            select(Adjustment).where(
+                Adjustment.date == d, Adjustment.kind == "pin", Adjustment.booking_id == booking_id
+            )
+        ):
+            old.active = False
+    session.add(
+        Adjustment(
+            date=d,
+            kind=kind,
+            clerk_id=int(clerk),
+            booking_id=booking_id,
+            created_at=bk.utc_naive(utcnow()),
+            created_by_staff_id=g.staff.id,
+        )
+    )
+    session.commit()
+    msg = "已标记请假，请重新排班" if kind == "absent" else "已指定办事员，重新排班时保留"
+    return redirect(url_for("ops.plan_board", day=d.isoformat(), msg=msg))

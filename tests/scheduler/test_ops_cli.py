@@ -1,0 +1,85 @@
+"""`onetrip plan` and `onetrip scheduler --once`: the same planning, from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from booking_support import NOW, SECRET, small_catalog
+from ops_support import VISIT_DAY, book
+from sqlalchemy import func, select, update
+
+from scheduler import cli, db
+from scheduler.booking import BookingService
+from scheduler.models import Slot
+from scheduler.planning.models import PlanVersion
+from scheduler.protect import Protector
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from booking_support import seed, test_settings
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ONETRIP_SECRET_KEY", SECRET)
+    monkeypatch.setenv("ONETRIP_SOLVER", "ortools")
+    monkeypatch.setattr("guide.catalog.load", lambda *a, **k: small_catalog())
+    monkeypatch.setattr("scheduler.web._gazetteer_geocoder", lambda: None)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    _, write = db.session_factories(engine)
+    service = BookingService(small_catalog(), test_settings(), Protector(SECRET.encode()))
+    with write() as s:
+        seed(s, service.settings, NOW.date())
+        s.execute(update(Slot).values(capacity=8))
+        book(service, s, n=3, towns=["331126001", "331126002"])
+        s.commit()
+    yield write
+    engine.dispose()
+
+
+def test_plan_prints_the_figures_and_stores_a_version(
+    cli_db: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onetrip plan --date` prints served/booked, travel and each clerk's day; stores v1."""
+    assert cli.main(["plan", "--date", VISIT_DAY.isoformat(), "--seconds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "visits served / booked : 3 / 3" in out and "lateness               : 0 s" in out
+    assert "stored as version 1" in out
+    with cli_db() as s:
+        assert s.scalar(select(func.count()).select_from(PlanVersion)) == 1
+
+
+def test_plan_dry_run_stores_nothing(cli_db: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """--dry-run prints the figures without writing a version."""
+    assert cli.main(["plan", "--date", VISIT_DAY.isoformat(), "--seconds", "1", "--dry-run"]) == 0
+    assert "dry run" in capsys.readouterr().out
+    with cli_db() as s:
+        assert s.scalar(select(func.count()).select_from(PlanVersion)) == 0
+
+
+def test_scheduler_once_runs_the_nightly_job_once(
+    cli_db: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onetrip scheduler --once nightly-plan --now …` plans the next working day once."""
+    args = ["scheduler", "--once", "nightly-plan", "--now", "2026-06-01T17:31:00+08:00"]
+    assert cli.main(args) == 0
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("nightly-plan: None") == 1
+    with cli_db() as s:
+        v = s.scalars(select(PlanVersion)).one()
+        assert v.date == VISIT_DAY and v.kind == "nightly"
+
+
+def test_python_m_scheduler_is_the_scheduler_command() -> None:
+    """`python -m scheduler --help` is the help of `onetrip scheduler` (its --once option)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "scheduler", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--once" in out and "nightly-plan" in out
