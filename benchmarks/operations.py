@@ -33,7 +33,7 @@ from scheduler.models import Clerk  # noqa: E402
 from scheduler.planning import service as planning  # noqa: E402
 from scheduler.planning.demo import load_bookings  # noqa: E402
 from scheduler.planning.models import Adjustment, PlanVersion  # noqa: E402
-from scheduler.protect import Protector  # noqa: E402
+from scheduler.protect import Keyring, Protector  # noqa: E402
 from scheduler.settings import QINGYUAN_ZONES, TZ, BookingSettings  # noqa: E402
 from scheduler.workdays import WorkCalendar  # noqa: E402
 
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, write = db.session_factories(engine)
     catalog = load()
     settings = BookingSettings.from_mapping({"horizon_days": 30})
-    service = BookingService(catalog, settings, Protector(b"bench-secret-0123456789abcdef0123"))
+    service = BookingService(catalog, settings, Protector(Keyring.generate()))
     calendar = WorkCalendar()
     days = calendar.working_days_between(args.start, args.start + timedelta(days=40))[: args.days]
     now = datetime.combine(

@@ -16,13 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.booking import Actor, BookingService, to_local, utc_naive
+from scheduler.booking import Actor, BookingService, audit, to_local, utc_naive
 from scheduler.models import (
     ACTIVE,
     HALF_DAY_ZH,
     STATUS_ZH,
     Booking,
-    BookingEvent,
     Clerk,
     Shift,
     Slot,
@@ -228,23 +227,13 @@ def _event(
     now: datetime,
     detail: str = "",
 ) -> None:
-    session.add(
-        BookingEvent(
-            booking_id=b.id,
-            at=utc_naive(now),
-            action=action,
-            actor_kind=actor.kind,
-            actor_staff_id=actor.staff_id,
-            channel=actor.channel,
-            from_status=str(before),
-            to_status=str(after),
-            detail=detail[:200],
-        )
-    )
-    session.flush()
+    """The change's audit event, written as the booking side writes its own."""
+    audit.record(session, b, action, str(before), str(after), actor, now, detail[:200])
 
 
 def decrypt(service: BookingService, b: Booking, field: str) -> str:
+    """The decrypted value (for sending); raises ``Undecryptable`` when no data key opens
+    it. Pages show values through ``scheduler.web.present.reveal`` (「无法解密」)."""
     value: Any = getattr(b, field)
     if not value:
         return ""

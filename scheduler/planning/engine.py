@@ -1,40 +1,39 @@
 """The one seam between operations and the routing library.
 
-Today's library has ``routing.auto.AutoSolver``, ``routing.solver.presolve`` and
-``routing.check.check_plan``; a later version adds ``routing.solve`` and
-``routing.explain``. This module uses those when they exist (``hasattr``) and otherwise
-the current API plus an insertion-based explanation of its own (``explain_unassigned``).
-Nothing else in ``scheduler`` calls the solvers.
+Plans come from ``routing.solve`` (``routing.auto.AutoSolver`` by default, or the engine
+named by ``ONETRIP_SOLVER``), are checked with ``routing.check_plan``, and unassigned
+visits are explained by ``routing.explain`` (see ``scheduler.planning.service``).
+``reroute`` re-times a dispatcher's hand-made order of visits. Nothing else in
+``scheduler`` calls the solvers.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import routing
 from routing.check import Violation, check_plan
+from routing.explain import Explanation
 from routing.model import Clerk, Problem, Reason, Route, RoutePlan, Visit
 from routing.solver import PlanError, RouteTimes, SolveParams, Solver, make_route
 
 __all__ = [
-    "Insertion",
+    "DEFAULT_SOLVER",
+    "Explanation",
     "PlanError",
     "Violation",
-    "best_insertions",
     "check",
+    "explain",
     "reroute",
     "solve",
     "solver_named",
 ]
 
-
-# Until the library's routing.solve lands: today's AutoSolver's second process (VROOM) dies
-# on some home-visit days here (BrokenProcessPool), so OR-Tools plans alone in-process.
-DEFAULT_SOLVER = "ortools"
+# routing's AutoSolver (engines raced, the best plan kept); ONETRIP_SOLVER=ortools plans
+# with OR-Tools alone in this process.
+DEFAULT_SOLVER = "auto"
 
 
 def solver_named(name: str) -> Solver:
@@ -57,12 +56,10 @@ def solve(
     previous: RoutePlan | None = None,
     solver: Solver | None = None,
 ) -> RoutePlan:
-    """A checked plan; ``previous`` warm-starts the search (minimal disruption)."""
-    if hasattr(routing, "solve") and solver is None:
-        plan: RoutePlan = routing.solve(problem, params, previous=previous)
-    else:
-        engine = solver or solver_named(os.environ.get("ONETRIP_SOLVER", DEFAULT_SOLVER))
-        plan = engine.solve(problem, replace(params, initial=previous) if previous else params)
+    """A checked plan; ``previous`` is the date's earlier plan being re-planned (the
+    search starts from it and visits prefer their previous clerk)."""
+    engine = solver or solver_named(os.environ.get("ONETRIP_SOLVER", DEFAULT_SOLVER))
+    plan = routing.solve(problem, params, previous=previous, solver=engine)
     violations = check_plan(problem, plan)
     if violations:
         raise PlanError(violations)
@@ -71,6 +68,12 @@ def solve(
 
 def check(problem: Problem, plan: RoutePlan) -> list[Violation]:
     return check_plan(problem, plan)
+
+
+def explain(problem: Problem, plan: RoutePlan) -> dict[str, Explanation]:
+    """``routing.explain`` by visit id: each unassigned visit's insertion per clerk and
+    the smallest verified fix."""
+    return {e.visit_id: e for e in routing.explain(problem, plan)}
 
 
 # -- routes recomputed from an order of visits ------------------------------------------
@@ -168,67 +171,6 @@ def reroute(
     ordered = sorted(routes.values(), key=lambda r: cidx[r.clerk_id])
     new = RoutePlan(tuple(ordered), tuple(unassigned), plan.objective, plan.engine)
     return new, check_plan(problem, new)
-
-
-# -- why a visit is unassigned, and what would fix it ---------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Insertion:
-    """The cheapest way to put a visit into one clerk's route, and what it would break."""
-
-    clerk_id: str
-    position: int
-    late_s: int
-    overtime_s: int
-    lunch_late_s: int
-    feasible: bool
-
-    @property
-    def excess_s(self) -> int:
-        return self.late_s + self.overtime_s + self.lunch_late_s
-
-
-def best_insertions(problem: Problem, plan: RoutePlan, visit_id: str) -> list[Insertion]:
-    """For each clerk who may make the visit, the insertion that breaks their day least."""
-    vidx = problem.visit_index()
-    i = vidx[visit_id]
-    visit = problem.visits[i]
-    by_clerk = {r.clerk_id: [vidx[s.visit_id] for s in r.stops] for r in plan.routes}
-    out = []
-    for k, clerk in enumerate(problem.clerks):
-        if not clerk.can_do(visit):
-            continue
-        order = by_clerk.get(clerk.id, [])
-        best: Insertion | None = None
-        for pos in range(len(order) + 1):
-            trial = [*order[:pos], i, *order[pos:]]
-            timed = _times(problem, k, trial)
-            full = clerk.max_visits is not None and len(trial) > clerk.max_visits
-            ins = Insertion(
-                clerk.id,
-                pos,
-                timed.late_s,
-                timed.overtime_s,
-                timed.lunch_late_s,
-                feasible=not full and timed.late_s + timed.overtime_s + timed.lunch_late_s == 0,
-            )
-            if best is None or ins.excess_s < best.excess_s:
-                best = ins
-        if best is not None:
-            out.append(best)
-    return sorted(out, key=lambda ins: ins.excess_s)
-
-
-def minutes(seconds: int) -> int:
-    return math.ceil(seconds / 60)
-
-
-def library_explain(problem: Problem, plan: RoutePlan) -> Any | None:
-    """``routing.explain`` when the library has it (a later version), else None."""
-    if hasattr(routing, "explain"):
-        return routing.explain(problem, plan)
-    return None
 
 
 def clerk_of(problem: Problem, clerk_id: str) -> Clerk:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
@@ -21,17 +21,15 @@ from scheduler.planning.models import Adjustment, PlanVersion, ReplanRequest, Vi
 from scheduler.planning.publish import PublishError, publish
 from scheduler.settings import TZ
 from scheduler.web import board, csrf, db_session, ot
+from scheduler.web.auth import login_required
+from scheduler.web.clock import utcnow
 from scheduler.web.forms import parse_slot
-from scheduler.web.staff import login_required
+from scheduler.web.present import reveal
 
 bp = Blueprint("ops", __name__, url_prefix="/staff")
 csrf.protect(bp)
 DISPATCH = ("dispatcher", "admin")
 CLERK = ("clerk", "admin")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _actor(channel: str = "window") -> bk.Actor:
@@ -105,16 +103,18 @@ def _card(b: bk.Booking, own: bool) -> dict[str, Any]:
         "reference": b.reference,
         "item_name": item.name if item else b.item_code,
         "window": f"{_hm(b.window_start)}—{_hm(b.window_end)}",
-        "name": bk.decrypt(svc, b, "applicant_name_enc") if own else b.applicant_name_masked,
-        "phone": bk.decrypt(svc, b, "phone_enc") if own else b.phone_masked,
+        "name": reveal(svc.protector, b, "applicant_name_enc") if own else b.applicant_name_masked,
+        "phone": reveal(svc.protector, b, "phone_enc") if own else b.phone_masked,
         "phone_masked": b.phone_masked,
         "name_masked": b.applicant_name_masked,
-        "booker_phone": (bk.decrypt(svc, b, "booker_phone_enc") if own else b.booker_phone_masked)
+        "booker_phone": (
+            reveal(svc.protector, b, "booker_phone_enc") if own else b.booker_phone_masked
+        )
         if b.booker_phone_enc
         else None,
         "booker_relationship": b.booker_relationship,
         "place": place,
-        "address": f"{place} {bk.decrypt(svc, b, 'address_detail_enc')}" if own else place,
+        "address": f"{place} {reveal(svc.protector, b, 'address_detail_enc')}" if own else place,
         "nav": kit.nav_links(lat, lon, datum, place)
         if lat is not None and lon is not None
         else None,

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from booking_support import NOW, SECRET
+from booking_support import NOW, test_keyring
 
 from guide.catalog import load
 from scheduler import db
@@ -68,7 +68,7 @@ def test_demo_days_are_planned_with_no_accepted_booking_unassigned(tmp_path: Any
     engine = db.make_engine(url)
     _, write = db.session_factories(engine)
     catalog = load()
-    service = BookingService(catalog, BookingSettings(), Protector(SECRET.encode()))
+    service = BookingService(catalog, BookingSettings(), Protector(test_keyring()))
     cal = WorkCalendar()
     days = cal.working_days_between(date(2026, 6, 2), date(2026, 6, 8))
     with write() as s:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from booking_support import NOW, SECRET, small_catalog, test_settings
+from booking_support import NOW, small_catalog, test_keyring, test_settings
 from ops_support import EVENING, VISIT_DAY, book, clear_ledger, runtime
 from sqlalchemy import func, select, update
 
@@ -160,7 +160,7 @@ def _run_nightly(url: str, barrier: Any, out: Any) -> None:
     from scheduler.protect import Protector
 
     engine = db.make_engine(url)
-    service = BookingService(small_catalog(), test_settings(), Protector(SECRET.encode()))
+    service = BookingService(small_catalog(), test_settings(), Protector(test_keyring()))
     rt = runtime(engine, service)
     barrier.wait()
     out.put(jobs.nightly_plan(rt, now=EVENING))
@@ -187,15 +187,17 @@ def test_two_scheduler_processes_plan_once(rt: jobs.Runtime, db_url: str) -> Non
 def test_reminders_queue_once_for_the_next_working_day(rt: jobs.Runtime) -> None:
     """Reminders for Tuesday's scheduled visits are queued once on Monday evening."""
     from scheduler.booking import SYSTEM as SYSTEM_ACTOR_FOR_TESTS
+    from scheduler.booking.capacity import clerks_on_shift
     from scheduler.models import Booking, Status
     from scheduler.notify.models import Notice
 
     with rt.write_session() as s:
         for b in s.scalars(select(Booking)):
+            (clerk,) = clerks_on_shift(s, b.zone_code, b.date, b.half_day)
             rt.service.schedule(
                 s,
                 b,
-                clerk_id=1,
+                clerk_id=clerk.id,
                 start=datetime(2026, 6, 2, 9, 0, tzinfo=TZ),
                 end=datetime(2026, 6, 2, 10, 0, tzinfo=TZ),
                 now=NOW,

@@ -1,6 +1,7 @@
 """The whole chain in Debian's chromium: a resident books on the site, the nightly job
 plans, the dispatcher tries a move, sees the violation, undoes it and publishes, the clerk
-marks the visit done, and the resident's look-up shows it."""
+marks the visit done, and the resident's look-up shows it; every page under the app's CSP
+without a violation."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def login(page: Any, base: str, username: str) -> None:
 
 
 def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
-    """Book → nightly plan → move shows a violation → undo → publish → clerk 办结 → 已上门办结."""
+    """Book → nightly plan → move shows a violation → undo → publish → clerk 办结 → 已上门办结;
+    the board, the clerk's day and the run sheet load without a CSP violation."""
     base, app = served
     state = app.extensions["onetrip"]
     with chromium() as browser:
@@ -75,9 +77,14 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
         page = ctx.new_page()
         outside: list[str] = []
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+        refused: list[str] = []
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
 
-        # The resident books in 松源街道 (the county town) on the first morning offered.
-        page.goto(f"{base}/book/resident-pension-claim?town_code=331126001")
+        # The resident books in 隆宫乡 (west: clerk 1 in seed()) on the first morning offered.
+        page.goto(f"{base}/book/resident-pension-claim?town_code=331126205")
         page.locator("input[name=slot][value$='|am']").first.check()
         page.fill("input[name=applicant_name]", "吴秀英")
         page.fill("input[name=applicant_id_number]", make_id(date(1938, 4, 5)))
@@ -89,9 +96,9 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
         with state.read_session() as s:
             b = s.scalars(select(Booking).where(Booking.reference == reference)).one()
             day = b.date
-        # A second booking in 隆宫乡 (the west zone's clerk) for the same morning.
+        # A second booking in 百山祖镇 (the north zone's clerk 2) for the same morning.
         with state.write_session() as s:
-            (other,) = book(state.service, s, day, n=1, towns=["331126205"], now=datetime.now(UTC))
+            (other,) = book(state.service, s, day, n=1, towns=["331126107"], now=datetime.now(UTC))
             other_id = other.id
             s.commit()
 
@@ -107,10 +114,11 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
         )
         assert version is not None
 
-        # The dispatcher moves the 隆宫 visit to the county-town clerk: the violation shows.
+        # The dispatcher moves the 百山祖 visit to the west clerk: the violation shows.
         login(page, base, "dispatch1")
         page.goto(f"{base}/staff/plans/{day.isoformat()}")
         assert "上门 <b>2</b>/2" in page.content()
+        assert page.locator("#map").is_visible()
         move = page.locator("form#move")
         move.locator("select[name=visit]").select_option(str(other_id))
         move.locator("select[name=clerk]").select_option("1")
@@ -132,6 +140,10 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
             window = f"{to_local(b.window_start):%H:%M}—{to_local(b.window_end):%H:%M}"  # type: ignore[arg-type]
             start, end = to_local(b.window_start), to_local(b.window_end)  # type: ignore[arg-type]
         assert window in stop.inner_text()
+        page.goto(f"{base}/staff/my-day/print?date={day.isoformat()}")
+        assert page.locator("#print").is_visible()
+        page.goto(f"{base}/staff/my-day?date={day.isoformat()}")
+        stop = page.locator(f"#stop-{reference}")
         ics = Calendar.from_ical(
             page.request.get(f"{base}/staff/my-day.ics?date={day.isoformat()}").body()
         )
@@ -149,4 +161,5 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
         page.locator("form button[type=submit]").first.click()
         assert "已上门办结" in page.content()
         assert outside == []
+        assert refused == []
         ctx.close()

@@ -49,8 +49,9 @@ def token(client: FlaskClient, url: str) -> str:
 
 @pytest.fixture
 def day(app: Flask) -> Any:
-    """Two county-town bookings (clerk 1, city) and two in 隆宫 (clerk 2, west), planned
-    and published for the day after tomorrow."""
+    """Two bookings in 隆宫 (clerk 1, west) and two in 百山祖 (clerk 2, north; seed()
+    puts clerk 1 in the west zone, clerk 2 in the north), planned and published for the
+    day after tomorrow."""
     state = app.extensions["onetrip"]
     clear_ledger(state.engine)
     visit_day = datetime.now(TZ).date() + timedelta(days=2)
@@ -58,8 +59,8 @@ def day(app: Flask) -> Any:
     with state.write_session() as s:
         for username, role, name, clerk_id in EXTRA:
             add_staff(s, username, "", role, name, clerk_id, password_hash=_password_hash(username))
-        book(state.service, s, visit_day, n=2, towns=["331126001"], now=now)
-        book(state.service, s, visit_day, n=2, towns=["331126205"], start=2, now=now)
+        book(state.service, s, visit_day, n=2, towns=["331126205"], now=now)
+        book(state.service, s, visit_day, n=2, towns=["331126107"], start=2, now=now)
         v = planning.plan_day(
             s, visit_day, catalog=state.service.catalog, now=now, params=PARAMS, solver=SOLVER
         )
@@ -228,15 +229,15 @@ def test_board_shows_map_timeline_visits_and_figures(client: FlaskClient, day: A
 def test_move_preview_lists_violations_and_saves_nothing(
     app: Flask, client: FlaskClient, day: Any
 ) -> None:
-    """Moving a 隆宫 visit to the county-town clerk shows the violation; no new version."""
+    """Moving a 百山祖 visit to the west zone's clerk shows the violation; no new version."""
     login(client, "dispatch1")
-    west = own(app, 2)[0]
+    north = own(app, 2)[0]
     url = f"/staff/plans/{day.isoformat()}"
     r = client.post(
         f"{url}/move",
         data={
             "csrf_token": token(client, url),
-            "visit": str(west.id),
+            "visit": str(north.id),
             "clerk": "1",
             "position": "1",
         },

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from booking_support import NOW, SECRET, small_catalog
+from booking_support import NOW, SECRET, small_catalog, test_keyring
 from ops_support import VISIT_DAY, book
 from sqlalchemy import func, select, update
 
@@ -25,12 +25,16 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("ONETRIP_SECRET_KEY", SECRET)
     monkeypatch.setenv("ONETRIP_SOLVER", "ortools")
+    # The command's app decrypts with the keys the bookings were made with.
+    keys = tmp_path / "data_keys.json"
+    test_keyring().save(keys)
+    monkeypatch.setenv("ONETRIP_DATA_KEYS_FILE", str(keys))
     monkeypatch.setattr("guide.catalog.load", lambda *a, **k: small_catalog())
     monkeypatch.setattr("scheduler.web._gazetteer_geocoder", lambda: None)
     db.upgrade(url)
     engine = db.make_engine(url)
     _, write = db.session_factories(engine)
-    service = BookingService(small_catalog(), test_settings(), Protector(SECRET.encode()))
+    service = BookingService(small_catalog(), test_settings(), Protector(test_keyring()))
     with write() as s:
         seed(s, service.settings, NOW.date())
         s.execute(update(Slot).values(capacity=8))
