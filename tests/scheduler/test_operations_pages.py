@@ -319,3 +319,50 @@ def test_absent_and_pin_are_recorded(app: Flask, client: FlaskClient, day: Any) 
     assert "2" not in {r.clerk_id for r in c.plan.routes}
     assert next(v for v in c.problem.visits if v.id == str(b.id)).clerk_id == "1"
     assert {u.visit_id for u in c.plan.unassigned} == {str(x.id) for x in own(app, 2)}
+
+
+def test_a_dispatcher_lands_on_the_board_and_keeps_the_booking_list(
+    app: Flask, client: FlaskClient, day: Any
+) -> None:
+    """After login a dispatcher goes to the board; the booking list (a manage role in
+    booking) still opens, and the nav links both."""
+    html = client.get("/staff/login").get_data(as_text=True)
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m
+    r = client.post(
+        "/staff/login",
+        data={
+            "username": "dispatch1",
+            "password": staff_password("dispatch1"),
+            "csrf_token": m.group(1),
+        },
+    )
+    assert r.status_code == 302 and r.headers["Location"].endswith("/staff/plans/")
+    listing = client.get("/staff/")
+    assert listing.status_code == 200
+    nav = listing.get_data(as_text=True)
+    assert 'href="/staff/plans/"' in nav and "调度员" in nav
+
+
+@pytest.mark.parametrize(
+    "username,page",
+    [
+        ("clerk1", "/staff/my-day?date={d}"),
+        ("clerk1", "/staff/my-day/print?date={d}"),
+        ("clerk1", "/staff/my-day.ics?date={d}"),
+        ("dispatch1", "/staff/plans/{d}"),
+    ],
+)
+def test_pages_with_personal_data_are_never_stored_and_carry_the_csp(
+    client: FlaskClient, day: Any, username: str, page: str
+) -> None:
+    """The clerk's day, its run sheet and .ics, and the board answer Cache-Control:
+    no-store and the app's CSP (no inline script or style allowed)."""
+    login(client, username)
+    r = client.get(page.format(d=day.isoformat()))
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "no-store"
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp
+    body = r.get_data(as_text=True)
+    assert "<style" not in body and "style=" not in body and "onclick" not in body

@@ -87,3 +87,40 @@ def test_python_m_scheduler_is_the_scheduler_command() -> None:
         [sys.executable, "-m", "scheduler", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "--once" in out and "nightly-plan" in out
+
+
+def test_demo_scheduler_process_gets_the_demo_database_and_data_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's scheduler process is started on the demo's database and data directory
+    with a data-keys file (owner-only) from which its app decrypts what the web app
+    encrypted (phones for notices), not only with the cookie secret."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from scheduler.protect import Keyring
+    from scheduler.web import create_app
+
+    ring = Keyring.generate()
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    config = {"DATA_DIR": str(tmp_path), "DATABASE_URL": url, "SECRET_KEY": "s" * 32}
+    calls: list[dict[str, str]] = []
+
+    def popen(args: list[str], env: dict[str, str]) -> Any:
+        calls.append(env)
+        return SimpleNamespace(pid=4321)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    cli._start_scheduler(SimpleNamespace(config={**config, "DATA_KEYS": ring}))
+    (env,) = calls
+    assert env["DATABASE_URL"] == url and env["ONETRIP_DATA_DIR"] == str(tmp_path)
+    keys = Path(env["ONETRIP_DATA_KEYS_FILE"])
+    assert keys.stat().st_mode & 0o077 == 0
+    for name in ("DATABASE_URL", "ONETRIP_DATA_DIR", "ONETRIP_DATA_KEYS_FILE"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.setattr("guide.catalog.load", lambda *a, **k: small_catalog())
+    monkeypatch.setattr("scheduler.web._gazetteer_geocoder", lambda: None)
+    child = create_app()
+    token = Protector(ring).encrypt("13905781234", field="phone_enc")
+    assert child.extensions["onetrip"].protector.decrypt(token, field="phone_enc") == "13905781234"
+    child.extensions["onetrip"].dispose()
