@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.notify.models import DEAD, PENDING, SENDING, SENT, Notice
 from scheduler.planning import bookings as bk
+from scheduler.protect import Undecryptable
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -180,7 +181,13 @@ def drain(
             )
             sender.send(out)
         except Exception as err:  # any sender failure is retried, never lost
-            dead = notice.attempts >= MAX_ATTEMPTS or booking is None or not booking.phone_enc
+            # A phone no data key opens (「无法解密」) will not open on a retry either.
+            dead = (
+                notice.attempts >= MAX_ATTEMPTS
+                or booking is None
+                or not booking.phone_enc
+                or isinstance(err, Undecryptable)
+            )
             notice.status = DEAD if dead else PENDING
             notice.next_attempt_at = at + backoff(notice.attempts)
             notice.lease_until = None

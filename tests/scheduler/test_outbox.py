@@ -131,3 +131,22 @@ def test_log_sender_writes_no_personal_data(
     assert "139" not in caplog.text and "居民" not in caplog.text and "已受理" not in caplog.text
     with booked() as s:
         assert {n.status for n in s.scalars(select(Notice))} == {SENT}
+
+
+def test_a_phone_no_data_key_opens_is_dead_at_once(booked: Any, service: Any) -> None:
+    """A notice whose phone no key of the ring decrypts (「无法解密」) is not retried: dead
+    after one attempt, nothing sent."""
+    from scheduler.booking import BookingService
+    from scheduler.protect import Keyring, Protector
+
+    other = BookingService(
+        service.catalog, service.settings, Protector(Keyring.generate()), service.geocoder
+    )
+    sender = Recorder()
+    with booked() as s:
+        assert outbox.scan(s, service, now=NOW) == 2
+        s.commit()
+        counts = outbox.drain(s, sender, other, now=NOW)
+        assert counts["dead"] == 2 and sender.sent == []
+        assert {n.status for n in s.scalars(select(Notice))} == {DEAD}
+        assert {n.attempts for n in s.scalars(select(Notice))} == {1}
