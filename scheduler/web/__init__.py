@@ -95,15 +95,23 @@ def _gazetteer_geocoder() -> Any:
 
 
 def _secret_file(path: Path, make: Any) -> str:
-    """The content of a secret file, created (owner-only) with `make()` when missing."""
+    """The content of a secret file, created (owner-only) with `make()` when missing.
+
+    Written to a temporary file and linked into place, so that a worker starting at the
+    same moment finds either no file or the whole of it, and one of them wins.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker made it meanwhile
-            return path.read_text(encoding="utf-8")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(make())
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(make())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another worker made it meanwhile: use theirs
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_text(encoding="utf-8")
 
 

@@ -234,3 +234,15 @@ def test_demo_removes_its_temporary_database_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert list(tmp_path.glob("onetrip-demo-*")) == []
+
+
+def test_secret_files_are_made_once_owner_only(tmp_path: Path) -> None:
+    """A secret file is created whole, readable by its owner only, and a second start
+    (another worker) reads the same secret instead of writing its own."""
+    from scheduler.web import _secret_file
+
+    path = tmp_path / "data" / "secret_key"
+    assert _secret_file(path, lambda: "first") == "first"
+    assert _secret_file(path, lambda: "second") == "first"
+    assert path.stat().st_mode & 0o077 == 0
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # no temporary left
