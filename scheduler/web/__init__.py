@@ -120,11 +120,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if session is not None:
             session.close()  # rolls back anything not committed
 
-    from scheduler.web import api, errors, resident, site, staff
+    from scheduler.web import api, courier, errors, resident, site, staff, verify
 
     app.register_blueprint(api.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(courier.bp)
+    app.register_blueprint(verify.bp)
     errors.init_app(app)
     site.init_app(app)
     return app
