@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from scheduler.courier import commands as courier_commands
 from scheduler.settings import TZ
 
 
@@ -34,14 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     staff = sub.add_parser("add-staff", help="add a staff login (password read from stdin)")
     staff.add_argument("username")
     staff.add_argument("name")
-    staff.add_argument("role", choices=["window", "clerk", "admin"])
+    staff.add_argument("role", choices=["window", "clerk", "admin", "dispatcher"])
     staff.add_argument("--clerk-id", type=int)
     purge = sub.add_parser("purge", help="erase personal data of long-finished bookings")
     purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
+    courier_commands.register(sub)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         return _serve(args)
+    done = courier_commands.run(args)
+    if done is not None:
+        return done
     return _admin(args)
 
 

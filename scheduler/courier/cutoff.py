@@ -81,7 +81,8 @@ def town_point(catalog: Any, town_code: str) -> LatLon:
 def zones_of_towns(session: Session) -> dict[str, str]:
     from scheduler.models import ZoneTown
 
-    return dict(session.execute(select(ZoneTown.town_code, ZoneTown.zone_code)).tuples().all())
+    rows = session.execute(select(ZoneTown.town_code, ZoneTown.zone_code)).all()
+    return {town: zone for town, zone in rows}
 
 
 def run_cutoff(
@@ -304,7 +305,7 @@ def _towns(session: Session, ids: list[int]) -> dict[int, str | None]:
                 Certificate.id.in_(ids[i : i + _CHUNK])
             )
         )
-        out.update(rows.tuples().all())
+        out.update((cid, town) for cid, town in rows)
     return out
 
 
