@@ -85,9 +85,9 @@ def test_replacing_certificate_marks_the_old_one_replaced(courier_db: Any) -> No
         assert old.validity == Validity.REPLACED and old.replaced_by_id == new.id
 
 
-HEADER = (
-    "办件编号,事项编码,持证人,手机号,送达范围,乡镇代码,省,市,区县,详细地址,承诺送达日期,存放地点"[:]
-)
+COLUMNS = ["办件编号", "事项编码", "持证人", "手机号", "送达范围", "乡镇代码"]
+COLUMNS += ["省", "市", "区县", "详细地址", "承诺送达日期", "存放地点"]
+HEADER = ",".join(COLUMNS)
 ITEM = "disability-card-new"
 
 
