@@ -98,5 +98,5 @@ def count_failed_lookup(
             ),
             lookup_failed_at=stamp,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
