@@ -62,7 +62,7 @@ def labels(session: Session, catalog: Any, protector: Protector, batch: Batch) -
         .join(Certificate, Certificate.id == Parcel.certificate_id)
         .where(Parcel.batch_id == batch.id)
         .order_by(Parcel.seq)
-    ).tuples()
+    )
     code = batch_code(batch)
     return [
         Label(

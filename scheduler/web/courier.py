@@ -134,9 +134,7 @@ def index() -> Any:
         for c in waiting
         if risk.at_risk(c, None, now=now, settings=st.settings, calendar=st.calendar)
     ]
-    counts = dict(
-        s.execute(select(Parcel.batch_id, func.count()).group_by(Parcel.batch_id)).tuples().all()
-    )
+    counts = dict(s.execute(select(Parcel.batch_id, func.count()).group_by(Parcel.batch_id)).all())
     batches = list(s.scalars(select(Batch).order_by(Batch.id.desc()).limit(50)))
     office = st.settings.depot_office
     return render_template(
@@ -209,7 +207,7 @@ def batch(batch_id: int) -> Any:
         .join(Certificate, Certificate.id == Parcel.certificate_id)
         .where(Parcel.batch_id == b.id)
         .order_by(Parcel.seq)
-    ).tuples()
+    )
     st = state()
     parcels = []
     for p, c in rows:
