@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from scheduler import identity
@@ -25,7 +25,7 @@ from scheduler.courier.errors import (
     NotFound,
     RowProblem,
 )
-from scheduler.courier.models import Certificate, CertStatus, Validity
+from scheduler.courier.models import Certificate, CertStatus, CourierEvent, Validity
 from scheduler.protect import Protector
 from scheduler.settings import TZ
 
@@ -376,9 +376,40 @@ def import_csv(
         problems.append(RowProblem(2, "", "文件里没有数据行"))
     if problems:
         raise CsvImportError(sorted(problems, key=lambda p: (p.line, p.column)))
-    out = []
-    for req in requests:
-        cert = _build(catalog, protector, req, now, actor)
-        _save(session, cert, None, now, actor)
-        out.append(cert)
+    out = [_build(catalog, protector, req, now, actor) for req in requests]
+    refs = _new_references(session, len(out))
+    for cert, ref in zip(out, refs, strict=True):
+        cert.reference = ref
+    session.add_all(out)
+    session.flush()
+    session.execute(
+        insert(CourierEvent),
+        [
+            {
+                "certificate_id": c.id,
+                "batch_id": None,
+                "at": utc_naive(now),
+                "action": "finished",
+                "actor_kind": actor.kind,
+                "actor_staff_id": actor.staff_id,
+                "channel": actor.channel,
+                "from_status": None,
+                "to_status": CertStatus.READY,
+                "detail": f"case {c.case_no}",
+            }
+            for c in out
+        ],
+    )
     return out
+
+
+def _new_references(session: Session, n: int) -> list[str]:
+    """n distinct references none of which is taken (one query per round)."""
+    chosen: set[str] = set()
+    while len(chosen) < n:
+        fresh = {identity.new_reference() for _ in range(n - len(chosen))} - chosen
+        taken = set(
+            session.scalars(select(Certificate.reference).where(Certificate.reference.in_(fresh)))
+        )
+        chosen |= fresh - taken
+    return sorted(chosen)

@@ -3,12 +3,15 @@ package that talks to `routing` (problem building and the solver seam).
 
 Parcels are delivered at township level (the offline gazetteer locates an address to its
 township seat), so parcels for one place are one delivery stop. A place with at least a
-run's capacity of parcels gets full direct runs first (the most urgent parcels first); the
-rest of each zone is one capacitated problem: one vehicle per stop at most, each with the
-run capacity and the maximum run duration, starting and ending at the depot. Each run then
+run's capacity of parcels gets full direct runs first (the most urgent parcels first); what
+is left at each place is cut into pieces of at most a quarter run, and the pieces of each
+zone is one capacitated problem: as few vehicles as serve every stop (from
+the lower bound up), each with the run capacity and the maximum run duration, starting
+and ending at the depot. Each run then
 collects its parcels at the township stations where they wait before delivering
-(pickups are added in front of the planned deliveries and the run is re-timed; a run that
-grows beyond the maximum duration that way is flagged `over_duration`).
+(a station's pickup comes before the first delivery of a parcel waiting there, on arrival
+when the station is in that township; the run is re-timed with them, and a run that grows
+beyond the maximum duration that way is flagged `over_duration`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from routing.auto import choose
 from routing.geo import LatLon
 from routing.model import Clerk, Problem, RoutePlan, TimeWindow, Visit, build_problem
-from routing.solver import SolveParams
+from routing.solver import PlanError, SolveParams
 from routing.travel import GeodesicTravelModel, TravelModel
 from scheduler.courier.settings import CourierSettings
 
@@ -156,34 +159,58 @@ def _plan_zone(
     if not rest:
         return runs, []
     end_s = start_s + settings.max_run_s
+    # What is left at a place may go out on more than one run (split delivery): the rest
+    # is cut into pieces of at most a quarter run, so the runs pack nearly full.
+    piece = max(1, cap // 4)
+    pieces: list[tuple[str, list[ParcelIn]]] = []
+    for place, queue in rest:
+        current: list[ParcelIn] = []
+        for p in queue:
+            if current and sum(q.demand for q in current) + p.demand > piece:
+                pieces.append((f"{place}#{len(pieces)}", current))
+                current = []
+            current.append(p)
+        pieces.append((f"{place}#{len(pieces)}", current))
     visits = [
         Visit(
-            id=place,
+            id=key,
             location=group[0].location,
             service_s=settings.stop_s + settings.parcel_s * sum(p.demand for p in group),
             windows=(TimeWindow(start_s, end_s),),
             demand=sum(p.demand for p in group),
         )
-        for place, group in rest
+        for key, group in pieces
     ]
-    vehicles = [
-        Clerk(
-            id=f"{zone}-{k + 1}",
-            start=depot,
-            end=depot,
-            shift_start_s=start_s,
-            shift_end_s=end_s,
-            max_working_s=settings.max_run_s,
-            capacity=cap,
-        )
-        for k in range(len(visits))
-    ]
-    problem = build_problem(visits, vehicles, travel)
     params = SolveParams(
         time_limit_s=settings.solver_time_limit_s, branch_limit=settings.solver_branch_limit
     )
-    plan = solve(problem, params)
-    groups = dict(rest)
+    # The objective has no price per vehicle, so fewer runs are found by asking: the
+    # lower bound of vehicles first, one more while some stop is left out.
+    demand = sum(v.demand for v in visits)
+    for k in range(max(1, -(-demand // cap)), len(visits) + 1):
+        vehicles = [
+            Clerk(
+                id=f"{zone}-{n + 1}",
+                start=depot,
+                end=depot,
+                shift_start_s=start_s,
+                shift_end_s=end_s,
+                max_working_s=settings.max_run_s,
+                capacity=cap,
+            )
+            for n in range(k)
+        ]
+        try:
+            plan = solve(build_problem(visits, vehicles, travel), params)
+        except PlanError:
+            # PyVRP hands back its best solution even when it breaks capacity (too few
+            # vehicles); the routing check refuses it: take that as "one more run".
+            if k == len(visits):
+                raise
+            continue
+        if not plan.unassigned:
+            break
+    groups = dict(pieces)
     for route in plan.routes:
         runs.append([p.certificate_id for s in route.stops for p in groups[s.visit_id]])
     left = [p.certificate_id for u in plan.unassigned for p in groups[u.visit_id]]
@@ -201,7 +228,7 @@ def _timed(
     start_s: int,
     travel: TravelModel,
 ) -> PlannedRun:
-    """The run's itinerary: depot, pickups (nearest first), deliveries in planned order."""
+    """The run's itinerary: deliveries in planned order, each station's pickup first."""
     by_id = {p.certificate_id: p for p in parcels}
     chosen = [by_id[i] for i in ids]
     deliveries: list[tuple[str, LatLon, int]] = []
@@ -215,23 +242,22 @@ def _timed(
     for p in chosen:
         if p.office != depot_office:
             pickup_load[p.office] += p.demand
-    pickups: list[tuple[str, LatLon, int]] = []
-    here = depot
-    todo = sorted(pickup_load)
-    while todo:
-        nxt = min(todo, key=lambda o: (_straight(here, offices[o]), o))
-        todo.remove(nxt)
-        pickups.append((nxt, offices[nxt], pickup_load[nxt]))
-        here = offices[nxt]
-    points = [depot] + [loc for _, loc, _ in pickups] + [loc for _, loc, _ in deliveries] + [depot]
+    # Each station is visited before the first delivery of a parcel waiting there; a
+    # station in the town being delivered is visited on arrival (no detour).
+    itinerary: list[tuple[str, str, LatLon, int]] = []
+    visited: set[str] = set()
+    for place, loc, n in deliveries:
+        needed = {p.office for p in chosen if p.place == place and p.office in pickup_load}
+        for office in sorted(needed - visited, key=lambda o: (_near(offices[o], loc), o)):
+            itinerary.append(("pickup", office, offices[office], pickup_load[office]))
+            visited.add(office)
+        itinerary.append(("deliver", place, loc, n))
+    points = [depot] + [loc for _, _, loc, _ in itinerary] + [depot]
     matrix = travel.matrix(points)
     t = start_s
     metres = 0
     stops: list[PlannedStop] = []
-    kinds = ["pickup"] * len(pickups) + ["deliver"] * len(deliveries)
-    for n, ((place, loc, count), kind) in enumerate(
-        zip(pickups + deliveries, kinds, strict=True), start=1
-    ):
+    for n, (kind, place, loc, count) in enumerate(itinerary, start=1):
         t += matrix.seconds[n - 1][n]
         metres += matrix.metres[n - 1][n]
         stops.append(PlannedStop(kind, place, loc, count, t))
@@ -253,5 +279,6 @@ def _timed(
     )
 
 
-def _straight(a: LatLon, b: LatLon) -> float:
-    return (a.lat - b.lat) ** 2 + (a.lon - b.lon) ** 2
+def _near(a: LatLon, b: LatLon) -> bool:
+    """Within about 500 m: a station at the township seat it serves."""
+    return abs(a.lat - b.lat) < 0.005 and abs(a.lon - b.lon) < 0.005
