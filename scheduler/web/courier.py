@@ -283,7 +283,8 @@ def _route_svg(st: CourierState, stops: list[dict[str, Any]]) -> str:
                 f'text-anchor="middle">{n}</text>'
             )
     return (
-        f'<svg viewBox="0 0 {w} {h}" width="100%" style="max-width:{w}px" role="img" '
+        f'<svg viewBox="0 0 {w} {h}" width="100%" style="max-width:{w}px;max-height:240px" '
+        f'role="img" '
         f'aria-label="派送路线"><polyline points="{line}" fill="none" stroke="#2e5aa8" '
         f'stroke-width="2"/>{"".join(marks)}</svg>'
     )
