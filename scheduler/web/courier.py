@@ -134,6 +134,19 @@ def index() -> Any:
         for c in waiting
         if risk.at_risk(c, None, now=now, settings=st.settings, calendar=st.calendar)
     ]
+    on_way = s.execute(
+        select(Certificate, Batch)
+        .join(Parcel, (Parcel.certificate_id == Certificate.id) & Parcel.is_open)
+        .join(Batch, Batch.id == Parcel.batch_id)
+        .where(Certificate.status.in_((CertStatus.BATCHED, CertStatus.DISPATCHED)))
+        .order_by(Certificate.promised_date, Certificate.id)
+        .limit(500)
+    ).all()
+    flagged += [
+        c
+        for c, b in on_way
+        if risk.at_risk(c, b, now=now, settings=st.settings, calendar=st.calendar)
+    ]
     counts = dict(s.execute(select(Parcel.batch_id, func.count()).group_by(Parcel.batch_id)).all())
     batches = list(s.scalars(select(Batch).order_by(Batch.id.desc()).limit(50)))
     office = st.settings.depot_office

@@ -304,3 +304,26 @@ def test_verification_page_keys_and_tampering(capp: Flask, cclient: FlaskClient)
         )
         s.commit()
     assert "已作废" in cclient.get(f"/verify/{token}").get_data(as_text=True)
+
+
+def test_dispatcher_sees_certificates_that_will_miss_their_date(
+    capp: Flask, cclient: FlaskClient
+) -> None:
+    """An out-of-county certificate promised for today (EMS needs days) is flagged at once."""
+    now = datetime.now(UTC)
+    today = now.astimezone(TZ).date()
+    with _session(capp) as s:
+        for case, promised in (("QY2026R0001", today), ("QY2026R0002", today + timedelta(days=20))):
+            intake.mark_finished(
+                s,
+                real_catalog(),
+                protector(),
+                out_request(case_no=case, promised_date=promised),
+                now=now,
+                actor=WINDOW,
+            )
+        s.commit()
+    login(cclient, DISP)
+    html = cclient.get("/staff/courier/").get_data(as_text=True)
+    assert "将超过承诺送达日期（1 件）" in html
+    assert "QY2026R0001" in html and "QY2026R0002" not in html
