@@ -155,7 +155,9 @@ def set_tracking_column(
     return count
 
 
-def _close(session: Session, parcel: Parcel, status: ParcelStatus, now: datetime) -> Batch:
+def _close(
+    session: Session, parcel: Parcel, status: ParcelStatus, now: datetime, actor: Actor
+) -> Batch:
     if not parcel.is_open:
         raise Conflict("该件已签收或退回")
     batch = session.get_one(Batch, parcel.batch_id)
@@ -171,11 +173,20 @@ def _close(session: Session, parcel: Parcel, status: ParcelStatus, now: datetime
     if not still_open:
         batch.status = BatchStatus.CLOSED
         batch.closed_at = utc_naive(now)
+        audit.record(
+            session,
+            now=now,
+            actor=actor,
+            action="closed",
+            from_status=BatchStatus.DISPATCHED,
+            to_status=BatchStatus.CLOSED,
+            batch_id=batch.id,
+        )
     return batch
 
 
 def delivered(session: Session, parcel: Parcel, *, now: datetime, actor: Actor) -> None:
-    batch = _close(session, parcel, ParcelStatus.DELIVERED, now)
+    batch = _close(session, parcel, ParcelStatus.DELIVERED, now, actor)
     cert = session.get_one(Certificate, parcel.certificate_id)
     cert.status = CertStatus.DELIVERED
     cert.return_reason = None
@@ -198,7 +209,7 @@ def returned(session: Session, parcel: Parcel, reason: str, *, now: datetime, ac
         why = ReturnReason(reason)
     except ValueError:
         raise InvalidField("请选择退回原因", field="reason") from None
-    batch = _close(session, parcel, ParcelStatus.RETURNED, now)
+    batch = _close(session, parcel, ParcelStatus.RETURNED, now, actor)
     parcel.return_reason = why
     cert = session.get_one(Certificate, parcel.certificate_id)
     cert.status = CertStatus.READY

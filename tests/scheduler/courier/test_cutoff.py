@@ -115,7 +115,7 @@ def test_certificate_ready_after_the_cutoff_waits_for_the_next(courier_db: Any) 
         )
         s.commit()
         assert second.certificates == 1
-        assert s.get(Certificate, late.id).status == CertStatus.BATCHED  # type: ignore[union-attr]
+        assert s.get(Certificate, late.id).status == CertStatus.BATCHED
 
 
 def test_revoked_certificate_is_not_sent(courier_db: Any) -> None:

@@ -113,6 +113,12 @@ def test_delivered_and_returned_close_parcels_and_the_batch(courier_db: Any) -> 
         delivery.returned(s, pb, "wrong_address", now=LATER, actor=DISPATCHER)
         s.commit()
         assert batch.status == BatchStatus.CLOSED
+        closed = s.scalars(select(CourierEvent).where(CourierEvent.action == "closed")).one()
+        assert (closed.batch_id, closed.from_status, closed.to_status) == (
+            batch.id,
+            "dispatched",
+            "closed",
+        )
         assert s.get_one(Certificate, a.id).status == CertStatus.DELIVERED
         back = s.get_one(Certificate, b.id)
         assert (back.status, back.return_reason) == (CertStatus.READY, "wrong_address")

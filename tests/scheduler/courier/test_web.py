@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from scheduler.courier import intake, tokens
 from scheduler.courier.cutoff import run_cutoff
-from scheduler.courier.models import Batch, BatchKind, Certificate, CertStatus, Parcel
+from scheduler.courier.models import Batch, BatchKind, Certificate, CertStatus, Parcel, Validity
 from scheduler.demo import add_staff
 from scheduler.settings import TZ
 
@@ -300,7 +300,7 @@ def test_verification_page_keys_and_tampering(capp: Flask, cclient: FlaskClient)
     assert keys["keys"][0]["kid"] in page
     with _session(capp) as s:
         intake.set_validity(
-            s, s.get_one(Certificate, cert.id), intake.Validity.REVOKED, now=NOW, actor=WINDOW
+            s, s.get_one(Certificate, cert.id), Validity.REVOKED, now=NOW, actor=WINDOW
         )
         s.commit()
     assert "已作废" in cclient.get(f"/verify/{token}").get_data(as_text=True)
