@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int | None:
     """None when the command is not a courier one."""
     if args.command not in ("courier-cutoff", "courier-rotate-key"):
         return None
+    from sqlalchemy.exc import IntegrityError
+
     from scheduler.courier import tokens
-    from scheduler.courier.cutoff import due_cutoffs, run_cutoff
+    from scheduler.courier.cutoff import CutoffConflict, cutoff_key, due_cutoffs, run_cutoff
     from scheduler.courier.settings import CourierSettings, WeekdayCalendar
     from scheduler.web import OneTrip, create_app
 
@@ -48,10 +50,17 @@ def run(args: argparse.Namespace) -> int | None:
         moments = due_cutoffs(settings, WeekdayCalendar(), office, now)
     for moment in moments:
         with state.write_session() as session:
-            result = run_cutoff(
-                session, office, moment, now, catalog=state.service.catalog, settings=settings
-            )
-            session.commit()
+            try:
+                result = run_cutoff(
+                    session, office, moment, now, catalog=state.service.catalog, settings=settings
+                )
+                session.commit()
+            except (CutoffConflict, IntegrityError):
+                # Another run saved this cut-off first, or certificates changed meanwhile:
+                # nothing of this run is kept; the next call reports what was saved.
+                session.rollback()
+                print(f"{cutoff_key(office, moment)}: not saved (concurrent change); run again")
+                return 1
         word = "already run" if result.already_run else "done"
         print(
             f"{result.key}: {word}; {result.runs} run(s), {result.ems} EMS batch(es), "

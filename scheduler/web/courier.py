@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from scheduler.courier import delivery, intake, manifest, risk, tokens
 from scheduler.courier.audit import Actor
@@ -196,10 +197,13 @@ def cutoff() -> Any:
     try:
         result = run_cutoff(s, office, moment, now, catalog=st.catalog, settings=st.settings)
         s.commit()
-    except CutoffConflict:
+    except (CutoffConflict, IntegrityError):
+        # Certificates changed meanwhile, or another run of this cut-off saved first.
         s.rollback()
         return render_template(
-            "error.html", status=409, message="编批期间有证照状态变化，请重新截单。"
+            "error.html",
+            status=409,
+            message="编批期间有证照状态变化或另一次截单已完成，请刷新后查看。",
         ), 409
     return redirect(url_for("courier.index", done=result.key))
 

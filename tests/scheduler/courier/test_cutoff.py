@@ -234,3 +234,41 @@ def test_cutoff_key_names_office_and_local_time() -> None:
     assert cutoff_key("county-hall", MORNING.astimezone(TZ)) == (
         "cutoff:county-hall:2026-06-01T10:30"
     )
+
+
+def test_second_run_saving_the_same_cutoff_first_makes_this_one_fail_whole(
+    courier_db: Any,
+) -> None:
+    """PostgreSQL: another run claims the cut-off while this one groups; this run's
+    transaction fails on the claim and leaves nothing. (On SQLite a writer holds the write
+    lock from its first statement, so a second run waits and then finds the claim.)"""
+    with courier_db() as s:
+        if s.get_bind().dialect.name != "postgresql":
+            pytest.skip("SQLite serialises writers: covered by the rerun tests")
+        _fill(s, county=3, out=1)
+        s.commit()
+
+    def other_run_claims(step: str) -> None:
+        if step == "grouped":
+            with courier_db() as other:
+                other.add(
+                    CutoffClaim(
+                        key=cutoff_key("county-hall", MORNING),
+                        office_code="county-hall",
+                        cutoff_at=MORNING.replace(tzinfo=None),
+                        claimed_at=NOW.replace(tzinfo=None),
+                        batches=0,
+                        certificates=0,
+                    )
+                )
+                other.commit()
+
+    with courier_db() as s:
+        with pytest.raises(IntegrityError):
+            _cut(s, on_step=other_run_claims)
+        s.rollback()
+        assert s.scalar(select(func.count()).select_from(Batch)) == 0
+        ready = s.scalar(
+            select(func.count()).select_from(Certificate).where(Certificate.status == "ready")
+        )
+        assert ready == 4
