@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from scheduler.accounts import ROLES
+from scheduler.courier import commands as courier_commands
 from scheduler.settings import TZ
 
 
@@ -51,12 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
     keys = sub.add_parser("keys", help="data keys: rotate, or re-encrypt stored data")
     keys.add_argument("action", choices=["rotate", "reencrypt"])
+    courier_commands.register(sub)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         return _serve(args)
     if args.command == "keys" and args.action == "rotate":
         return _rotate_keys()
+    done = courier_commands.run(args)
+    if done is not None:
+        return done
     return _admin(args)
 
 
