@@ -1,11 +1,10 @@
 """Courier delivery: certificates, cut-off batches, parcels, claims, audit, notices, keys.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0003
 Create Date: 2026-12-02 15:00:00
 
-The coordinator re-chains this revision after the booking and operations migrations at
-merge time; on the courier branch it follows the branch's head, 0002.
+Follows booking's 0003; the operations migration (0004) goes in between when it is merged.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
