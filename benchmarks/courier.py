@@ -36,7 +36,7 @@ from scheduler.courier.audit import Actor
 from scheduler.courier.cutoff import run_cutoff, zones_of_towns
 from scheduler.courier.models import Batch, BatchKind, Certificate, Parcel
 from scheduler.courier.settings import CourierSettings
-from scheduler.protect import Protector
+from scheduler.protect import Keyring, Protector
 from scheduler.settings import QINGYUAN_ZONES, TZ
 
 CITY = ("331126001", "331126002", "331126003")
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     catalog = load()
-    protector = Protector(b"benchmark-secret-key-0123456789")
+    protector = Protector(Keyring.generate())
     settings = CourierSettings(run_capacity=args.capacity)
     today = date(2026, 6, 1)
     now = datetime(2026, 6, 1, 10, 0, tzinfo=TZ)

@@ -43,7 +43,8 @@ def load_demo(
     zones: Any = QINGYUAN_ZONES,
     passwords: dict[str, str] | None = None,
 ) -> list[Account]:
-    """Zones, five clerks, shifts on working days over the horizon, three staff accounts."""
+    """Zones, five clerks, shifts on working days over the horizon, four staff accounts
+    (window, clerk, dispatcher, admin)."""
     ensure_zones(session, settings.zones or zones)
     zone_codes = [z.code for z in settings.zones or zones]
     clerks = []
@@ -74,6 +75,12 @@ def load_demo(
             passwords.get("shangmen") or secrets.token_urlsafe(9),
             "clerk",
             clerks[0].name,
+        ),
+        Account(
+            "diaodu",
+            passwords.get("diaodu") or secrets.token_urlsafe(9),
+            "dispatcher",
+            "调度 赵敏",
         ),
         Account(
             "admin", passwords.get("admin") or secrets.token_urlsafe(9), "admin", "管理员 刘洋"

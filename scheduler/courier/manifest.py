@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -18,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.courier.models import Batch, BatchKind, Certificate, Parcel
-from scheduler.protect import Protector
+from scheduler.protect import CANNOT_DECRYPT_ZH, Protector, Undecryptable
 from scheduler.settings import TZ
 
+log = logging.getLogger(__name__)
 CSV_HEADER = ("序号", "办件编号", "查询号", "收件人", "手机号", "地址", "件数", "内容", "运单号")
 
 
@@ -47,8 +49,26 @@ def batch_code(batch: Batch) -> str:
     return f"{prefix}{local:%Y%m%d-%H%M}-{batch.seq}"
 
 
+def reveal(protector: Protector, cert: Certificate, column: str) -> str:
+    """A decrypted column of a certificate; 「无法解密」 (and a log line naming the
+    certificate and key id, never the value) when no data key opens it."""
+    token: str = getattr(cert, column)
+    if not token:
+        return ""
+    try:
+        return protector.decrypt(token, field=column)
+    except Undecryptable as err:
+        log.warning(
+            "courier certificate id=%s column %s cannot be decrypted (key id %s)",
+            cert.id,
+            column,
+            err.key_id or "unknown",
+        )
+        return CANNOT_DECRYPT_ZH
+
+
 def address_of(catalog: Any, protector: Protector, cert: Certificate) -> str:
-    detail = protector.decrypt(cert.address_detail_enc, field="address_detail_enc")
+    detail = reveal(protector, cert, "address_detail_enc")
     if cert.scope == "county":
         county = getattr(catalog.site, "county", "庆元县")
         town = catalog.townships[cert.town_code].name if cert.town_code else ""
@@ -70,7 +90,7 @@ def labels(session: Session, catalog: Any, protector: Protector, batch: Batch) -
             stop_no=p.stop_no,
             case_no=c.case_no,
             reference=c.reference,
-            recipient=protector.decrypt(c.recipient_name_enc, field="recipient_name_enc"),
+            recipient=reveal(protector, c, "recipient_name_enc"),
             phone_masked=c.phone_masked,
             address=address_of(catalog, protector, c),
             parcels=c.parcels,

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from routing.auto import choose
+import routing
 from routing.geo import LatLon
 from routing.model import Clerk, Problem, RoutePlan, TimeWindow, Visit, build_problem
 from routing.solver import PlanError, SolveParams
@@ -74,8 +74,8 @@ Solve = Callable[[Problem, SolveParams], RoutePlan]
 
 
 def default_solve(problem: Problem, params: SolveParams) -> RoutePlan:
-    """The routing package's engine choice for this problem (PyVRP for a plain CVRP)."""
-    return choose(problem).solve(problem, params)
+    """`routing.solve` with its default AutoSolver (PyVRP alone for this plain CVRP)."""
+    return routing.solve(problem, params)
 
 
 def default_travel() -> TravelModel:

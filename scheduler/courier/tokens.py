@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.courier.audit import utc_naive
 from scheduler.courier.models import Certificate, SigningKey
-from scheduler.protect import Protector
+from scheduler.protect import Protector, Undecryptable
 
 ALG = "Ed25519"
 MAX_TOKEN_CHARS = 600
@@ -49,6 +49,15 @@ class TokenError(ValueError):
         super().__init__(code)
         self.code = code
         self.message_zh = self.MESSAGES[code]
+
+
+class SigningKeyUnreadable(Exception):
+    """The current signing key is stored under a data key the keyring no longer has:
+    nothing can be signed until `onetrip courier-rotate-key` makes a new one."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"signing key {kid} cannot be decrypted")
+        self.kid = kid
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +202,10 @@ def signing_key(
     )
     if key is None:
         key = rotate_key(session, protector, now=now)
-    raw = unb64url(protector.decrypt(key.private_enc, field="courier_signing_key"))
+    try:
+        raw = unb64url(protector.decrypt(key.private_enc, field="courier_signing_key"))
+    except Undecryptable as err:
+        raise SigningKeyUnreadable(key.kid) from err
     return key.kid, Ed25519PrivateKey.from_private_bytes(raw)
 
 

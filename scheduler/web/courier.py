@@ -5,6 +5,7 @@ dispatch, and mark parcels delivered or returned."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -22,11 +23,18 @@ from flask import (
 )
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from scheduler.courier import delivery, intake, manifest, risk, tokens
 from scheduler.courier.audit import Actor
 from scheduler.courier.cutoff import CutoffConflict, run_cutoff
 from scheduler.courier.errors import CourierError, CsvImportError, NotFound
+from scheduler.courier.lookup import (
+    DeliveryStatus,
+    WrongDeliverySuffix,
+    count_failed_lookup,
+    lookup_delivery,
+)
 from scheduler.courier.models import (
     Batch,
     BatchKind,
@@ -40,8 +48,10 @@ from scheduler.courier.settings import CourierSettings, WeekdayCalendar, Workday
 from scheduler.protect import Protector
 from scheduler.settings import TZ
 from scheduler.web import csrf, db_session, ot
-from scheduler.web.staff import login_required
+from scheduler.web.auth import login_required
+from scheduler.web.clock import utcnow
 
+log = logging.getLogger(__name__)
 bp = Blueprint("courier", __name__, url_prefix="/staff/courier")
 csrf.protect(bp)
 
@@ -56,6 +66,12 @@ STATUS_ZH = {
 BATCH_STATUS_ZH = {"open": "待发出", "dispatched": "已发出", "closed": "已完成"}
 PARCEL_STATUS_ZH = {"in_batch": "在途/待发", "delivered": "已签收", "returned": "已退回"}
 VALIDITY_ZH = {Validity.VALID: "有效", Validity.REVOKED: "已作废", Validity.REPLACED: "已被替换"}
+
+
+@bp.app_context_processor
+def _menu_roles() -> dict[str, object]:
+    """Who sees the courier links in the staff menu (staff/_nav.html)."""
+    return {"courier_dispatch_roles": DISPATCH, "courier_window_roles": WINDOW}
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,32 @@ def state() -> CourierState:
     return found
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def resident_delivery(session: Session, reference: str, phone_last4: str) -> DeliveryStatus:
+    """A resident's delivery look-up (reference + phone suffix) under booking's lock-out
+    settings; a wrong suffix is counted against the certificate and committed in its own
+    session before the error goes out."""
+    settings, now = ot().settings, utcnow()
+    try:
+        return lookup_delivery(
+            session,
+            reference,
+            phone_last4,
+            now=now,
+            failures_allowed=settings.lookup_failures_allowed,
+            lockout_minutes=settings.lookup_lockout_minutes,
+        )
+    except WrongDeliverySuffix as err:
+        # On SQLite the request's write session holds the writer lock the count needs.
+        session.rollback()
+        with ot().write_session() as counting:
+            count_failed_lookup(
+                counting,
+                err.certificate_id,
+                now=now,
+                lockout_minutes=settings.lookup_lockout_minutes,
+            )
+            counting.commit()
+        raise
 
 
 def _actor(channel: str) -> Actor:
@@ -300,8 +340,7 @@ def _route_svg(st: CourierState, stops: list[dict[str, Any]]) -> str:
                 f'text-anchor="middle">{n}</text>'
             )
     return (
-        f'<svg viewBox="0 0 {w} {h}" width="100%" style="max-width:{w}px;max-height:240px" '
-        f'role="img" '
+        f'<svg viewBox="0 0 {w} {h}" width="100%" class="route-map" role="img" '
         f'aria-label="派送路线"><polyline points="{line}" fill="none" stroke="#2e5aa8" '
         f'stroke-width="2"/>{"".join(marks)}</svg>'
     )
@@ -481,9 +520,14 @@ def _certificate(reference: str) -> Certificate:
 def certificate(reference: str) -> Any:
     st, s, now = state(), db_session(), utcnow()
     c = _certificate(reference)
-    token = tokens.token_for(s, st.protector, c, now=now)
-    s.commit()  # the first token of a fresh install makes the signing key
-    url = request.host_url.rstrip("/") + url_for("verify.page", token=token)
+    try:
+        token = tokens.token_for(s, st.protector, c, now=now)
+        s.commit()  # the first token of a fresh install makes the signing key
+        url = request.host_url.rstrip("/") + url_for("verify.page", token=token)
+        qr = manifest.qr_svg(url, scale=3)
+    except tokens.SigningKeyUnreadable as err:
+        log.warning("courier signing key %s cannot be decrypted", err.kid)
+        qr = ""
     events = s.scalars(
         select(CourierEvent).where(CourierEvent.certificate_id == c.id).order_by(CourierEvent.id)
     )
@@ -498,8 +542,7 @@ def certificate(reference: str) -> Any:
             "issued": c.issued_on.isoformat(),
             "valid": c.validity == Validity.VALID,
         },
-        qr=manifest.qr_svg(url, scale=3),
-        url=url,
+        qr=qr,
         events=[
             {
                 "at": _local(e.at),

@@ -21,7 +21,6 @@ from scheduler.courier.settings import CourierSettings, WeekdayCalendar
 from scheduler.protect import Protector
 from scheduler.settings import QINGYUAN_ZONES, TZ
 
-SECRET = b"test-secret-key-not-for-production-0123456789"
 COURIER_TABLES = (
     "courier_notices",
     "courier_events",
@@ -92,7 +91,10 @@ def finish(session: Session, n: int = 0, *, now: datetime = NOW, **overrides: An
 
 
 def protector() -> Protector:
-    return Protector(SECRET)
+    """The data keys the test apps use (booking_support's keyring, not the cookie key)."""
+    from booking_support import test_keyring
+
+    return Protector(test_keyring())
 
 
 @pytest.fixture
