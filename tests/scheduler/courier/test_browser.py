@@ -71,11 +71,17 @@ def test_dispatcher_batch_page_and_verification_fit_a_phone(
     served: tuple[str, str], tmp_path: Path
 ) -> None:
     """At 390 px the batch page shows the route map and parcels, and the verification
-    page the certificate's state, without sideways scrolling of the page itself."""
+    page the certificate's state, without sideways scrolling of the page itself; the
+    courier and verification pages load without a single CSP violation."""
     base, token = served
+    refused: list[str] = []
     with chromium() as browser:
         context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
         page = context.new_page()
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.goto(f"{base}/staff/login?next=/staff/courier/")
         page.fill("input[name=username]", "dispatch1")
         page.fill("input[name=password]", staff_password("dispatch1"))
@@ -91,4 +97,12 @@ def test_dispatcher_batch_page_and_verification_fit_a_phone(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
         _shot(page, tmp_path, "courier-verify-390.png")
+        for path in (
+            "/staff/courier/",
+            "/staff/courier/batches/1/manifest",
+            "/staff/courier/batches/2",
+            "/verify/keys",
+        ):
+            page.goto(base + path)
         context.close()
+    assert refused == []

@@ -327,3 +327,144 @@ def test_dispatcher_sees_certificates_that_will_miss_their_date(
     html = cclient.get("/staff/courier/").get_data(as_text=True)
     assert "将超过承诺送达日期（1 件）" in html
     assert "QY2026R0001" in html and "QY2026R0002" not in html
+
+
+# -- on booking's base: data keyring, headers, menu, resident look-up, demo --------------
+
+
+def _foreign(column: str) -> str:
+    """A value encrypted under a data key the app's keyring does not have."""
+    from scheduler.protect import Keyring, Protector
+
+    return Protector(Keyring.generate("gone")).encrypt("某某", field=column)
+
+
+def test_manifest_shows_cannot_decrypt_for_a_lost_key(capp: Flask, cclient: FlaskClient) -> None:
+    """A recipient or address no data key opens is printed as 「无法解密」, not a 500."""
+    run, ems = _seed_batches(capp)
+    with _session(capp) as s:
+        for c in s.scalars(select(Certificate)):
+            c.recipient_name_enc = _foreign("recipient_name_enc")
+            c.address_detail_enc = _foreign("address_detail_enc")
+        s.commit()
+    login(cclient, DISP)
+    html = cclient.get(f"/staff/courier/batches/{run}/manifest")
+    assert html.status_code == 200
+    assert "无法解密" in html.get_data(as_text=True)
+    csv = cclient.get(f"/staff/courier/batches/{ems}/manifest.csv")
+    assert csv.status_code == 200
+    assert "无法解密" in csv.data.decode("utf-8-sig")
+
+
+def test_certificate_page_survives_an_unreadable_signing_key(
+    capp: Flask, cclient: FlaskClient
+) -> None:
+    """A signing key stored under a lost data key leaves the certificate page up (no QR,
+    a message for the administrator) instead of failing."""
+    from scheduler.courier.models import SigningKey
+
+    with _session(capp) as s:
+        cert = intake.mark_finished(
+            s, real_catalog(), protector(), request(), now=NOW, actor=WINDOW
+        )
+        tokens.rotate_key(s, protector(), now=NOW)
+        for key in s.scalars(select(SigningKey)):
+            key.private_enc = _foreign("courier_signing_key")
+        s.commit()
+        ref = cert.reference
+    login(cclient, WIN)
+    r = cclient.get(f"/staff/courier/certificates/{ref}")
+    assert r.status_code == 200
+    assert "签名密钥无法解密" in r.get_data(as_text=True)
+
+
+def test_courier_pages_are_not_stored_and_carry_no_inline_style(
+    capp: Flask, cclient: FlaskClient
+) -> None:
+    """Courier pages with personal data answer Cache-Control: no-store under the app's
+    CSP, and have no inline script or style for that CSP to refuse."""
+    run, ems = _seed_batches(capp)
+    login(cclient, ADMIN)
+    with _session(capp) as s:
+        ref = s.scalars(select(Certificate.reference)).first()
+    for path in (
+        "/staff/courier/",
+        f"/staff/courier/batches/{run}",
+        f"/staff/courier/batches/{run}/manifest",
+        f"/staff/courier/batches/{ems}/manifest.csv",
+        "/staff/courier/finish",
+        "/staff/courier/import",
+        f"/staff/courier/certificates/{ref}",
+    ):
+        r = cclient.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["Cache-Control"] == "no-store", path
+        assert "style-src 'self'" in r.headers["Content-Security-Policy"], path
+        body = r.get_data(as_text=True)
+        assert "style=" not in body and "<style" not in body and "<script" not in body, path
+
+
+@pytest.mark.parametrize(
+    ("user", "page", "shown", "hidden"),
+    [
+        (DISP, "/staff/", ["寄递批次"], ["办结寄递登记", "批量导入"]),
+        (WIN, "/staff/", ["办结寄递登记", "批量导入"], ["寄递批次"]),
+        (ADMIN, "/staff/", ["寄递批次", "办结寄递登记", "批量导入"], []),
+        (CLERK, "/staff/visits", [], ["寄递批次", "办结寄递登记"]),
+    ],
+)
+def test_staff_menu_links_the_courier_pages_by_role(
+    cclient: FlaskClient, user: str, page: str, shown: list[str], hidden: list[str]
+) -> None:
+    """The staff menu links the courier pages a role may open, and only those."""
+    login(cclient, user)
+    body = cclient.get(page).get_data(as_text=True)
+    for text in shown:
+        assert text in body, (user, text)
+    for text in hidden:
+        assert text not in body, (user, text)
+
+
+def test_resident_looks_up_a_delivery_on_the_booking_page(
+    capp: Flask, cclient: FlaskClient
+) -> None:
+    """POST /booking with a certificate's reference and phone suffix shows its delivery
+    state; a wrong suffix answers like an unknown reference and counts towards booking's
+    lock-out."""
+    with _session(capp) as s:
+        cert = intake.mark_finished(
+            s, real_catalog(), protector(), request(), now=NOW, actor=WINDOW
+        )
+        s.commit()
+        ref = cert.reference
+    token = csrf(cclient, "/booking")
+    good = {"reference": ref, "phone_last4": "1234", "csrf_token": token}
+    r = cclient.post("/booking", data=good)
+    assert r.status_code == 200
+    assert "待寄出" in r.get_data(as_text=True)
+    assert r.headers["Cache-Control"] == "no-store"
+    unknown = cclient.post("/booking", data=good | {"reference": "ZZZZZZZZ"})
+    wrong = cclient.post("/booking", data=good | {"phone_last4": "0000"})
+    assert unknown.status_code == wrong.status_code == 404
+    message = re.compile(r'class="error" role="alert">([^<]+)<')
+    assert message.findall(unknown.get_data(as_text=True)) == message.findall(
+        wrong.get_data(as_text=True)
+    )
+    allowed = capp.extensions["onetrip"].settings.lookup_failures_allowed
+    for _ in range(allowed - 1):
+        assert cclient.post("/booking", data=good | {"phone_last4": "0000"}).status_code == 404
+    assert cclient.post("/booking", data=good).status_code == 429
+    # The phone suffix never travels in a query string.
+    assert cclient.get(f"/booking?reference={ref}&phone_last4=1234").status_code == 400
+
+
+def test_demo_has_a_dispatcher_account(courier_db: Any) -> None:
+    """The demo data includes one staff account of every role, a dispatcher among them."""
+    from scheduler.accounts import ROLES
+    from scheduler.demo import load_demo
+    from scheduler.settings import BookingSettings
+
+    with courier_db() as s:
+        accounts = load_demo(s, BookingSettings(), NOW.date())
+        s.commit()
+    assert sorted(a.role for a in accounts) == sorted(ROLES)
