@@ -85,6 +85,7 @@ def _admin(args: argparse.Namespace) -> int:
     from scheduler import accounts
     from scheduler.booking import add_shift, ensure_zones, purge_finished, purge_idempotency
     from scheduler.booking.keys import reencrypt
+    from scheduler.courier import keys as courier_keys
     from scheduler.db import upgrade
     from scheduler.models import Clerk, Zone
     from scheduler.settings import QINGYUAN_ZONES
@@ -121,6 +122,8 @@ def _admin(args: argparse.Namespace) -> int:
             print(f"personal data erased from {n} booking(s); {k} stored answer(s) deleted")
         elif args.command == "keys":
             changed, failed = reencrypt(session, state.protector)
+            moved, lost = courier_keys.reencrypt(session, state.protector)
+            changed, failed = changed + moved, failed + lost
             print(
                 f"{changed} value(s) re-encrypted with key {state.protector.current_key_id}; "
                 f"{failed} could not be decrypted (see the log)"

@@ -122,3 +122,32 @@ def test_every_key_carrying_the_kid_is_tried() -> None:
     token = tokens.sign(b, "same", claims)
     keys = [PublicKey("same", a.public_key()), PublicKey("same", b.public_key())]
     assert tokens.verify(token, keys).holder_masked == "张*"
+
+
+def test_reencrypt_moves_courier_data_to_the_current_key(courier_db: Any) -> None:
+    """After a key rotation, `keys reencrypt` puts certificates' personal data and the
+    signing keys under the new data key, values unchanged; a value no key opens is
+    counted and left as it is."""
+    from sqlalchemy import select
+
+    from scheduler.courier import keys
+    from scheduler.courier.models import Certificate, SigningKey
+    from scheduler.protect import Keyring, Protector
+
+    old = protector()
+    new = Protector(old.keyring.rotated("t2"))
+    with courier_db() as s:
+        cert = finish(s, 1)
+        tokens.rotate_key(s, old, now=NOW)
+        other = finish(s, 2)
+        other.phone_enc = Protector(Keyring.generate("gone")).encrypt("x", field="phone_enc")
+        s.commit()
+        changed, failed = keys.reencrypt(s, new)
+        s.commit()
+        assert (changed, failed) == (4 + 3 + 1, 1)
+        assert new.decrypt(cert.holder_name_enc, field="holder_name_enc") == "吴秀英"
+        assert Protector.key_id_of(cert.address_detail_enc) == "t2"
+        key = s.scalars(select(SigningKey)).one()
+        assert Protector.key_id_of(key.private_enc) == "t2"
+        tokens.token_for(s, new, s.get(Certificate, cert.id), now=NOW)
+        assert keys.reencrypt(s, new) == (0, 1)
