@@ -238,7 +238,7 @@ def _load_demo(app: object) -> None:
         session.commit()
     print("Demo staff accounts (sample data; passwords change every start):")
     for acc in accounts:
-        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<7} {acc.name}")
+        print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<10} {acc.name}")
 
 
 if __name__ == "__main__":
