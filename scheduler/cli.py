@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from scheduler.accounts import ROLES
+from scheduler.courier import commands as courier_commands
 from scheduler.settings import TZ
 
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from scheduler import ops_cli
 
     ops_cli.add_commands(sub)
+    courier_commands.register(sub)
     args = parser.parse_args(argv)
 
     if args.command in ("scheduler", "plan"):
@@ -63,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys" and args.action == "rotate":
         return _rotate_keys()
+    done = courier_commands.run(args)
+    if done is not None:
+        return done
     return _admin(args)
 
 
@@ -86,6 +91,7 @@ def _admin(args: argparse.Namespace) -> int:
     from scheduler import accounts
     from scheduler.booking import add_shift, ensure_zones, purge_finished, purge_idempotency
     from scheduler.booking.keys import reencrypt
+    from scheduler.courier import keys as courier_keys
     from scheduler.db import upgrade
     from scheduler.models import Clerk, Zone
     from scheduler.settings import QINGYUAN_ZONES
@@ -122,6 +128,8 @@ def _admin(args: argparse.Namespace) -> int:
             print(f"personal data erased from {n} booking(s); {k} stored answer(s) deleted")
         elif args.command == "keys":
             changed, failed = reencrypt(session, state.protector)
+            moved, lost = courier_keys.reencrypt(session, state.protector)
+            changed, failed = changed + moved, failed + lost
             print(
                 f"{changed} value(s) re-encrypted with key {state.protector.current_key_id}; "
                 f"{failed} could not be decrypted (see the log)"

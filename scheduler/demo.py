@@ -42,7 +42,8 @@ def load_demo(
     zones: Any = QINGYUAN_ZONES,
     passwords: dict[str, str] | None = None,
 ) -> list[Account]:
-    """Zones, five clerks, shifts on working days over the horizon, three staff accounts."""
+    """Zones, five clerks, shifts on working days over the horizon, four staff accounts
+    (window, clerk, dispatcher, admin)."""
     ensure_zones(session, settings.zones or zones)
     zone_codes = [z.code for z in settings.zones or zones]
     clerks = []

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 from scheduler import ledger, models  # noqa: F401  (registers the tables)
+from scheduler.courier import models as courier_models  # noqa: F401
 from scheduler.db import Base
 from scheduler.notify import models as _notify_models  # noqa: F401
 from scheduler.planning import models as _planning_models  # noqa: F401

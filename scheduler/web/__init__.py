@@ -194,13 +194,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     OneTrip(app)
 
-    from scheduler.web import api, auth, errors, headers, operations, resident, site, staff
+    from scheduler.web import (
+        api,
+        auth,
+        courier,
+        errors,
+        headers,
+        operations,
+        resident,
+        site,
+        staff,
+        verify,
+    )
 
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(operations.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(courier.bp)
+    app.register_blueprint(verify.bp)
     errors.init_app(app)
     headers.init_app(app)
     site.init_app(app)

@@ -8,10 +8,12 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from scheduler import idempotency
-from scheduler.booking import RESIDENT_WEB
-from scheduler.errors import BookingError, InvalidField
+from scheduler.booking import RESIDENT_WEB, WrongPhoneSuffix
+from scheduler.courier.errors import CourierError
+from scheduler.errors import BookingError, InvalidField, NotFound
 from scheduler.web import csrf, db_session, ot, resident_lookup
 from scheduler.web.clock import utcnow
+from scheduler.web.courier import resident_delivery
 from scheduler.web.forms import (
     BOOKER_KINDS,
     FIELD_LABELS,
@@ -116,6 +118,16 @@ def lookup() -> Any:
         if not (len(last4) == 4 and last4.isdigit()):
             raise InvalidField("请填写手机号后四位。", field="phone_last4")
         booking = resident_lookup(db_session(), reference, last4)
+    except WrongPhoneSuffix as err:
+        return render_template("lookup.html", error=err), err.status
+    except NotFound as err:
+        # Not a booking: perhaps the reference of a certificate sent by courier.
+        try:
+            delivery = resident_delivery(db_session(), reference, last4)
+        except CourierError as courier_err:
+            shown = err if courier_err.status == 404 else courier_err
+            return render_template("lookup.html", error=shown), shown.status
+        return render_template("courier/delivery_status.html", delivery=delivery)
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
     return _status_page(booking, last4)
