@@ -21,10 +21,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routing.solver import SolveParams, Solver
 from scheduler import ledger
+from scheduler.courier.cutoff import CutoffConflict, due_cutoffs, run_cutoff
+from scheduler.courier.settings import CourierSettings
 from scheduler.notify import outbox
 from scheduler.planning import bookings as bk
 from scheduler.planning import service as planning
@@ -55,6 +58,7 @@ class Runtime:
     params: SolveParams = field(default_factory=planning.default_params)
     solver: Solver | None = None
     owner: str = field(default_factory=ledger.new_owner)
+    courier: CourierSettings = field(default_factory=CourierSettings)
     # Test seam: called between computing and storing a plan (a crash lands there).
     between_steps: Callable[[], None] = lambda: None
 
@@ -233,7 +237,47 @@ def plan_retention(rt: Runtime, *, now: datetime) -> int:
     return n
 
 
+def courier_offices(settings: CourierSettings) -> list[str]:
+    """Offices whose cut-offs batch certificates: the depot and every dispatch office."""
+    named = {o for o in settings.cutoffs if o != "*"} | set(settings.dispatch_offices.values())
+    return sorted({settings.depot_office} | named)
+
+
+def courier_cutoffs(rt: Runtime, *, now: datetime) -> int:
+    """Every cut-off of today that has passed: batch its ready certificates, once.
+
+    ``run_cutoff`` claims the cut-off in the same transaction as its batches, so a rerun,
+    a second scheduler or a restart after a crash saves nothing twice.
+    """
+    saved = 0
+    for office in courier_offices(rt.courier):
+        for moment in due_cutoffs(rt.courier, rt.calendar, office, now):
+            with rt.write_session() as s:
+                try:
+                    result = run_cutoff(
+                        s, office, moment, now, catalog=rt.catalog, settings=rt.courier
+                    )
+                    s.commit()
+                except (CutoffConflict, IntegrityError):
+                    # Another run saved this cut-off first, or certificates changed while
+                    # grouping: nothing of this run is kept; the next tick sees what was saved.
+                    s.rollback()
+                    log.warning("courier cut-off %s %s not saved; retried", office, moment)
+                    continue
+            if not result.already_run:
+                saved += 1
+                log.info(
+                    "courier cut-off %s: %d run(s), %d EMS batch(es), %d certificate(s)",
+                    result.key,
+                    result.runs,
+                    result.ems,
+                    result.certificates,
+                )
+    return saved
+
+
 JOBS: dict[str, Callable[..., Any]] = {
+    "courier-cutoffs": courier_cutoffs,
     "plan-retention": plan_retention,
     "nightly-plan": nightly_plan,
     "replan-requests": replan_requests,
@@ -264,6 +308,10 @@ def build(rt: Runtime, scheduler: BaseScheduler | None = None) -> BaseScheduler:
         _tick(replan_requests, rt), IntervalTrigger(seconds=5, timezone=TZ), id="replan-requests"
     )
     sched.add_job(_tick(drain_outbox, rt), IntervalTrigger(seconds=30, timezone=TZ), id="outbox")
+    # Cut-offs fall on the minute (10:30, 15:30 by default); working days only.
+    sched.add_job(
+        _tick(courier_cutoffs, rt), IntervalTrigger(seconds=60, timezone=TZ), id="courier-cutoffs"
+    )
     sched.add_job(
         _tick(plan_retention, rt), CronTrigger(hour=3, minute=0, timezone=TZ), id="plan-retention"
     )

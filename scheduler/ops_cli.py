@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from scheduler import jobs, workdays
+from scheduler.courier.settings import CourierSettings
 
 
 def add_commands(sub: Any) -> None:
@@ -31,6 +32,7 @@ def runtime(app: Any, **overrides: Any) -> jobs.Runtime:
         write_session=state.write_session,
         service=state.service,
         calendar=workdays.load(app.config.get("WORKDAYS_FILE") or workdays.COUNTY_FILE),
+        courier=CourierSettings.from_mapping(app.config.get("COURIER")),
         **overrides,
     )
 

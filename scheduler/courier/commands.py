@@ -28,9 +28,10 @@ def run(args: argparse.Namespace) -> int | None:
         return None
     from sqlalchemy.exc import IntegrityError
 
+    from scheduler import workdays
     from scheduler.courier import tokens
     from scheduler.courier.cutoff import CutoffConflict, cutoff_key, due_cutoffs, run_cutoff
-    from scheduler.courier.settings import CourierSettings, WeekdayCalendar
+    from scheduler.courier.settings import CourierSettings
     from scheduler.web import OneTrip, create_app
 
     app = create_app()
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int | None:
     if args.at:
         moments = [datetime.fromisoformat(args.at).replace(tzinfo=TZ)]
     else:
-        moments = due_cutoffs(settings, WeekdayCalendar(), office, now)
+        calendar = workdays.load(app.config.get("WORKDAYS_FILE") or workdays.COUNTY_FILE)
+        moments = due_cutoffs(settings, calendar, office, now)
     for moment in moments:
         with state.write_session() as session:
             try:

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scheduler import workdays
 from scheduler.courier import delivery, intake, manifest, risk, tokens
 from scheduler.courier.audit import Actor
 from scheduler.courier.cutoff import CutoffConflict, run_cutoff
@@ -44,7 +45,7 @@ from scheduler.courier.models import (
     Parcel,
     Validity,
 )
-from scheduler.courier.settings import CourierSettings, WeekdayCalendar, Workdays
+from scheduler.courier.settings import CourierSettings, Workdays
 from scheduler.protect import Protector
 from scheduler.settings import TZ
 from scheduler.web import csrf, db_session, ot
@@ -89,7 +90,8 @@ def state() -> CourierState:
         svc = ot().service
         found = CourierState(
             CourierSettings.from_mapping(current_app.config.get("COURIER")),
-            current_app.config.get("COURIER_CALENDAR") or WeekdayCalendar(),
+            current_app.config.get("COURIER_CALENDAR")
+            or workdays.load(current_app.config.get("WORKDAYS_FILE") or workdays.COUNTY_FILE),
             svc.protector,
             svc.catalog,
         )
