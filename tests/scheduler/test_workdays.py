@@ -130,6 +130,7 @@ def test_scheduler_has_explicit_timezone_ids_and_job_defaults() -> None:
             "replan-requests",
             "outbox",
             "plan-retention",
+            "courier-cutoffs",
         }
         for job in found.values():
             assert job.coalesce is True
