@@ -15,7 +15,6 @@
     ["alone", "独居老人（70周岁以上）"],
     ["other", "其他原因"]
   ];
-  var WEEKDAYS = "日一二三四五六";
   var FIELD_NAMES = {
     "applicant.name": "applicant_name",
     "applicant.id_number": "applicant_id_number",
@@ -96,10 +95,13 @@
     });
   }
 
+  function dayText(iso, halfDay) {
+    if (window.OneTrip && window.OneTrip.dateText) return window.OneTrip.dateText(iso, halfDay);
+    return iso + (halfDay ? " " + halfDay : "");
+  }
+
   function slotLabel(s) {
-    var d = new Date(s.date + "T00:00:00");
-    var text = (d.getMonth() + 1) + "月" + d.getDate() + "日 星期" + WEEKDAYS[d.getDay()] +
-      " " + s.half_day_name;
+    var text = dayText(s.date, s.half_day_name || s.half_day);
     return s.remaining > 0 ? text + "（剩余" + s.remaining + "个名额）" : text + "（已约满）";
   }
 
@@ -282,9 +284,9 @@
       ok.appendChild(el("p", { text: "预约已提交。您的预约号：" }));
       ok.appendChild(el("p", { "class": "ot-reference", "data-reference": data.reference, text: data.reference }));
       ok.appendChild(el("p", { text: "请记下预约号。查询、取消或改期时需要预约号和手机号后四位。" }));
-      ok.appendChild(el("p", { text: "时间：" + data.date + " " + data.half_day_name + "；状态：" + data.status_name }));
+      ok.appendChild(el("p", { text: "时间：" + dayText(data.date, data.half_day_name || data.half_day) + "；状态：" + data.status_name }));
       ok.appendChild(el("p", { text: "接下来：" + data.next_steps }));
-      ok.appendChild(el("p", {}, [el("a", { href: "/booking", text: "查询、取消或改期" })]));
+      ok.appendChild(el("p", {}, [el("a", { href: "/booking", text: "查询/取消/改期我的预约" })]));
       form.replaceWith(ok);
       link.hidden = true;
       ok.scrollIntoView({ block: "center" });
