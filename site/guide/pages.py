@@ -66,8 +66,7 @@ OFFICE_KINDS = {
 }
 SAMPLE_NOTICE = (
     # One line, not the first screen: the data-sources page says the rest.
-    '<p class="ot-sample" data-pagefind-ignore><strong>样例数据</strong>'
-    "：演示内容，非政府正式发布，办事前请电话确认。"
+    '<p class="ot-sample" data-pagefind-ignore><strong>样例数据</strong>：非政府正式发布 · '
     '<a href="/data-sources/#sample">说明</a></p>\n'
 )
 BOOKING_LOOKUP = "/booking"
@@ -415,6 +414,7 @@ def _basis(item: Item) -> str:
 
 def _info(catalog: Catalog, item: Item) -> str:
     dept = catalog.departments[item.department]
+    effective = dates.date_text(item.effective_date, year=True, weekday=False)
     rows = [
         ("事项类型", TASK_TYPES[item.task_type]),
         ("实施主体", dept.name),
@@ -425,7 +425,7 @@ def _info(catalog: Catalog, item: Item) -> str:
         ("网上办理深度", f"{item.online_depth}级" if item.online_depth else "不支持网上办理"),
         ("基本编码", item.catalog_code),
         ("实施编码", item.task_code),
-        ("版本", f"第 {item.version} 版，{dates.date_text(item.effective_date, year=True)}起施行"),
+        ("版本", f"第 {item.version} 版，{effective}起施行"),
     ]
     body = "\n".join(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>" for k, v in rows)
     return f'<table class="ot-info">\n{body}\n</table>\n'

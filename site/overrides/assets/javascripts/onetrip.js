@@ -39,6 +39,14 @@
 
   apply(remembered(), null);
   document.addEventListener("DOMContentLoaded", function () {
+    // A table wider than the phone scrolls inside its wrapper: keyboard users must reach it.
+    document.querySelectorAll(".md-typeset__scrollwrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", "表格（可左右滑动）");
+      }
+    });
     var header = document.querySelector(".md-header__inner");
     if (!header || header.querySelector(".ot-large-toggle")) return;
     var button = document.createElement("button");
