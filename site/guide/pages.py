@@ -143,7 +143,8 @@ def item_page(catalog: Catalog, item: Item) -> str:
             [
                 ([item.name], WEIGHT_TITLE),
                 (item.aliases, WEIGHT_ALIASES),
-                ([item.summary], WEIGHT_SUMMARY),
+                # 高频事项 rank a little higher when the words tie.
+                ([item.summary], WEIGHT_SUMMARY + (1 if item.high_frequency else 0)),
                 (
                     [item.applicants, *item.accept_conditions] + [m.name for m in item.materials],
                     WEIGHT_BODY,
@@ -682,6 +683,8 @@ def _front_matter(
         raise ValueError(f"unknown pagefind mode {pagefind!r}")
     lines = ["---", f"title: {_yaml_str(title)}", f"description: {_yaml_str(description)}"]
     lines.append(f"pagefind: {pagefind}")
+    # Material's lunr index is never fetched (search is Pagefind): keep its plugin idle.
+    lines += ["search:", "  exclude: true"]
     if hide_toc:
         lines += ["hide:", "  - toc"]
     return "\n".join(lines) + "\n---\n\n"

@@ -73,6 +73,12 @@ def test_items_stay_out_of_the_navigation(built_site: Path, real_catalog: catalo
     assert "id-card-home" not in nav
 
 
+def test_material_lunr_index_stays_empty(built_site: Path) -> None:
+    """Material's single-file index holds no page: search is Pagefind's."""
+    index = json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))
+    assert index["docs"] == []
+
+
 def test_pagefind_bundle_is_built(built_site: Path) -> None:
     """The build writes Pagefind's chunked Chinese index next to the pages."""
     bundle = built_site / "pagefind"
