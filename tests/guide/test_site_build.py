@@ -139,3 +139,31 @@ def test_every_internal_link_resolves(built_site: Path) -> None:
             if not (target.is_file() or (target / "index.html").is_file()):
                 broken.append(f"{page.relative_to(built_site)} -> {href}")
     assert broken == []
+
+
+LOOKUP = '<a href="/booking">查询/取消/改期我的预约</a>'
+
+
+def test_every_page_leads_back_to_a_booking(built_site: Path) -> None:
+    """The nav of every page links 「查询/取消/改期我的预约」 to /booking."""
+    missing = []
+    for page in built_site.rglob("index.html"):
+        if "pagefind" in page.parts:
+            continue
+        text = page.read_text("utf-8")
+        nav = text[text.index('<nav class="md-nav md-nav--primary"') :]
+        if 'href="/booking"' not in nav[: nav.index("</nav>")]:
+            missing.append(str(page.relative_to(built_site)))
+    assert missing == []
+
+
+def test_booking_forms_and_the_procedure_link_the_lookup(
+    built_site: Path, real_catalog: catalog.Catalog
+) -> None:
+    """Beside every booking form and on the 上门约办 page the look-up link is given."""
+    for item in real_catalog.items.values():
+        text = (built_site / "items" / item.code / "index.html").read_text("utf-8")
+        box = text[text.index('<div class="ot-booking"') :] if item.home_visit.allowed else ""
+        assert (LOOKUP in box[: box.index("</div>")]) if box else LOOKUP not in text, item.code
+    procedure = (built_site / "procedures" / "home-visit" / "index.html").read_text("utf-8")
+    assert "查询/取消/改期我的预约</a>" in procedure and 'href="/booking"' in procedure
