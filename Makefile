@@ -19,13 +19,14 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 # Debian packages the tests need: chromium for the browser tests (never a downloaded
-# browser) and postgresql for the booking tests.
+# browser), postgresql for the booking tests, npm for axe-core (test-assets).
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1 \
+	    || ! command -v npm >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    chromium fonts-noto-cjk postgresql >/dev/null; \
+	    chromium fonts-noto-cjk postgresql npm >/dev/null; \
 	fi
 
 # axe-core for the accessibility browser tests, from the npm registry into build/ (never a
@@ -38,7 +39,7 @@ $(AXE):
 	npm install --prefix build/node --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
 	test -s $@
 
-test-assets: $(AXE)
+test-assets: system-deps $(AXE)
 
 site: setup
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE_DIR)
