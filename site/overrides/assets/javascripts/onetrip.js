@@ -47,14 +47,19 @@
         wrap.setAttribute("aria-label", "表格（可左右滑动）");
       }
     });
+    // Pages outside the guide (booking, staff) bring their own <button class="ot-large-toggle">;
+    // the guide gets one in Material's header. Either way the choice is shared.
+    var button = document.querySelector("button.ot-large-toggle");
     var header = document.querySelector(".md-header__inner");
-    if (!header || header.querySelector(".ot-large-toggle")) return;
-    var button = document.createElement("button");
-    button.type = "button";
-    button.className = "md-header__button ot-large-toggle";
-    button.title = "放大或还原文字";
-    var search = header.querySelector('label[for="__search"]');
-    header.insertBefore(button, search);
+    if (!button && header) {
+      button = document.createElement("button");
+      button.type = "button";
+      button.className = "md-header__button ot-large-toggle";
+      button.title = "放大或还原文字";
+      header.insertBefore(button, header.querySelector('label[for="__search"]'));
+    }
+    if (!button || button.getAttribute("data-ready")) return;
+    button.setAttribute("data-ready", "true");
     apply(remembered(), button);
     button.addEventListener("click", function () {
       var on = !root.classList.contains("ot-large");
