@@ -49,14 +49,22 @@ AXE_JS = REPO / "build" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 MIN_TARGET_PX = 44
 
 _SMALL_TARGETS_JS = """min => {
+  // label[for] too: Material's header menu and search icons are labels of hidden toggles.
   const sel = 'a[href], button, input:not([type=hidden]), select, textarea, summary, '
-    + '[role=button], [role=link], [tabindex]:not([tabindex="-1"])';
+    + 'label[for], [role=button], [role=link], [tabindex]:not([tabindex="-1"])';
   const seen = new Set(), small = [];
   for (let el of document.querySelectorAll(sel)) {
     if (el.closest('[aria-hidden=true], [hidden], [inert]')) continue;
     // A radio or checkbox is tapped through its label: the label is the target.
     if (el.matches('input[type=radio], input[type=checkbox]') && el.closest('label')) {
       el = el.closest('label');
+    }
+    // A label of a visible control is not a target of its own: the control is measured.
+    if (el.matches('label[for]')) {
+      const control = document.getElementById(el.htmlFor);
+      if (control && control.getClientRects().length && control.getBoundingClientRect().width) {
+        continue;
+      }
     }
     if (seen.has(el)) continue;
     seen.add(el);

@@ -135,6 +135,8 @@ def test_the_checks_catch_what_they_look_for(browser: Any) -> None:
             '<html lang="zh"><body style="margin:0"><div style="width:500px">宽</div>'
             '<button style="width:30px;height:30px">小</button>'
             '<label><input type="radio" name="r">一行</label>'
+            '<input type="checkbox" id="t" hidden><label for="t" style="display:inline-block;'
+            'width:40px;height:40px">菜单</label>'
             '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
             '<div role="dialog"><a href="#x">链接</a></div></body></html>'
         )
@@ -142,6 +144,7 @@ def test_the_checks_catch_what_they_look_for(browser: Any) -> None:
         small = small_targets(page)
         assert any(s.startswith('button "小" 30x30') for s in small), small
         assert any(s.startswith('label "一行"') for s in small), small
+        assert any(s.startswith('label "菜单" 40x40') for s in small), small
         rules = {f.split(" ")[0] for f in axe_findings(page)}
         assert {"image-alt", "aria-dialog-name"} <= rules, rules
     finally:
