@@ -187,7 +187,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     OneTrip(app)
 
     from scheduler.web import api, auth, errors, headers, resident, site, staff
+    from scheduler.web.present import day_text
 
+    app.jinja_env.filters["date_text"] = day_text
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(resident.bp)
