@@ -13,6 +13,7 @@ from scheduler.booking import BookingService, to_local
 from scheduler.models import HALF_DAY_ZH, STATUS_ZH, Booking, Status
 from scheduler.protect import CANNOT_DECRYPT_ZH, Protector, Undecryptable
 from scheduler.schemas import BookingOut
+from scheduler.settings import TZ
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ def detail_text(action: str, detail: str) -> str:
     return detail
 
 
+def _until(moment: datetime) -> str:
+    local = moment.astimezone(TZ)
+    return f"{day_text(local.date())} {local:%H:%M}"
+
+
 def next_steps(svc: BookingService, booking: Booking, cutoff: datetime | None = None) -> str:
     status = Status(booking.status)
     if status == Status.PENDING:
@@ -61,7 +67,7 @@ def next_steps(svc: BookingService, booking: Booking, cutoff: datetime | None = 
         return (
             f"工作人员将在1个工作日内致电核对信息{extra}，确认后状态变为「已确认」。"
             "上门前一天下午会排好具体时间。"
-            f"{cutoff or svc.cutoff_for(booking.date):%m月%d日 %H:%M}前"
+            f"{_until(cutoff or svc.cutoff_for(booking.date))}前"
             "可凭预约号和手机尾号自行取消或改期。"
             "请准备好身份证、户口簿和办事指南所列材料。"
         )

@@ -262,7 +262,10 @@ def test_booking_pages_share_the_guides_design_and_large_type(served: Served, br
     page.goto(f"{served.base}/stats/")
     page.evaluate("localStorage.setItem('onetrip.large', '1')")
     page.goto(f"{served.base}/booking")
-    css = "s => { const c = getComputedStyle(document.querySelector(s)); return [c.fontFamily, c.fontSize, c.backgroundColor]; }"
+    css = (
+        "s => { const c = getComputedStyle(document.querySelector(s)); "
+        "return [c.fontFamily, c.fontSize, c.backgroundColor]; }"
+    )
     family, size, _ = page.evaluate(css, "main p, main label")
     assert "PingFang SC" in family and size == "22px"
     assert page.evaluate(css, "header")[2] == "rgb(26, 58, 143)"
@@ -459,7 +462,8 @@ def test_staff_tables_keep_item_names_readable_at_320px(served: Served, browser:
     page.goto(f"{served.base}/staff/")
     assert sideways_overflow(page) == []
     width = page.evaluate(
-        "() => document.querySelector('main table tbody td:nth-child(3)').getBoundingClientRect().width"
+        "() => document.querySelector('main table tbody td:nth-child(3)')"
+        ".getBoundingClientRect().width"
     )
     assert width > 4 * 18
     page.context.close()
