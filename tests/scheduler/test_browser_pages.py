@@ -75,6 +75,25 @@ class Served:
         assert match
         return match[1]
 
+    def scheduled_for_clerk1(self) -> str:
+        """A booking tomorrow morning, confirmed and scheduled for clerk 1 (a visit card)."""
+        ref = self.book(day=local_date(datetime.now(UTC)) + timedelta(days=1), half_day="am")
+        client = self.app.test_client()
+        html = client.get("/staff/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token
+        data = {"username": "window1", "password": staff_password("window1")}
+        assert client.post("/staff/login", data={**data, "csrf_token": token[1]}).status_code == 302
+        html = client.get(f"/staff/bookings/{ref}").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token
+        r = client.post(f"/staff/bookings/{ref}/confirm", data={"csrf_token": token[1]})
+        assert r.status_code == 302
+        form = {"csrf_token": token[1], "clerk_id": "1", "start": "09:00", "end": "10:00"}
+        r = client.post(f"/staff/bookings/{ref}/schedule", data=form)
+        assert r.status_code == 302, r.get_data(as_text=True)
+        return ref
+
     def status(self, reference: str) -> str:
         with self.app.extensions["onetrip"].read_session() as s:
             value: str = s.scalars(
@@ -230,7 +249,9 @@ PAGES: dict[str, Callable[[Any, Served], None]] = {
     ),
     "staff-detail-window": _staff_detail,
     "staff-detail-admin": _staff("admin1", lambda s: f"/staff/bookings/{s.book()}"),
-    "staff-visits-clerk": _staff("clerk1", lambda s: "/staff/visits"),
+    "staff-visits-clerk": _staff(
+        "clerk1", lambda s: (s.scheduled_for_clerk1(), "/staff/visits")[1]
+    ),
     "staff-visits-admin": _staff("admin1", lambda s: "/staff/visits"),
 }
 
