@@ -8,7 +8,7 @@ SITE_DIR := build/site
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup system-deps site serve-site lint typecheck pytest clean
+.PHONY: demo test setup system-deps test-assets site serve-site lint typecheck pytest clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,14 +19,27 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 # Debian packages the tests need: chromium for the browser tests (never a downloaded
-# browser) and postgresql for the booking tests.
+# browser), postgresql for the booking tests, npm for axe-core (test-assets).
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1 \
+	    || ! command -v npm >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    chromium fonts-noto-cjk postgresql >/dev/null; \
+	    chromium fonts-noto-cjk postgresql npm >/dev/null; \
 	fi
+
+# axe-core for the accessibility browser tests, from the npm registry into build/ (never a
+# CDN); tests/browser.py injects it into pages. Pinned: a new rule set is a reviewed change.
+AXE_VERSION := 4.14.1
+AXE := build/node/node_modules/axe-core/axe.min.js
+
+$(AXE):
+	mkdir -p build/node
+	npm install --prefix build/node --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	test -s $@
+
+test-assets: system-deps $(AXE)
 
 site: setup
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE_DIR)
@@ -47,7 +60,7 @@ typecheck: setup
 	$(BIN)/mypy routing site/guide scheduler benchmarks
 
 # Booking tests also run against a throwaway PostgreSQL on loopback (started and stopped here).
-pytest: setup system-deps
+pytest: setup system-deps test-assets
 	tests/scheduler/with_postgres.sh $(BIN)/pytest
 
 test: lint typecheck pytest

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.booking.dates import utc_naive
-from scheduler.errors import Forbidden
+from scheduler.errors import Forbidden, InvalidField
 from scheduler.models import Booking, BookingEvent, StaffUser
+from scheduler.protect import CANNOT_DECRYPT_ZH, Undecryptable
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +114,37 @@ def trail(session: Session, booking_id: int) -> list[TrailEntry]:
         )
         for e, name in rows
     ]
+
+
+# Roles that make the confirming phone call and may see a resident's full number.
+CALLING_ROLES = frozenset({"window", "dispatcher", "admin"})
+PHONE_COLUMNS = {"applicant": "phone_enc", "booker": "booker_phone_enc"}
+
+
+def reveal_phone(
+    session: Session,
+    protector: Any,
+    booking: Booking,
+    *,
+    whose: str,
+    actor: Actor,
+    now: datetime,
+) -> str:
+    """The full phone of the applicant or the booker (`whose`) for a calling role, and its
+    audit event `phone_revealed` (who: the actor's staff id, whose: booking and person,
+    when: now). Forbidden for residents and for roles that do not call."""
+    need_staff(actor)
+    if actor.role not in CALLING_ROLES:
+        raise Forbidden("只有窗口、调度和管理员可以查看完整电话。")
+    column = PHONE_COLUMNS.get(whose)
+    if column is None:
+        raise InvalidField("不认识要查看的电话。", field="whose")
+    token = getattr(booking, column)
+    if not token:
+        raise InvalidField("该预约没有这个电话。", field="whose")
+    record(session, booking, "phone_revealed", booking.status, booking.status, actor, now, whose)
+    try:
+        phone: str = protector.decrypt(token, field=column)
+    except Undecryptable:
+        return CANNOT_DECRYPT_ZH
+    return phone

@@ -4,7 +4,7 @@ per-reference lock-out against guessing), and the staff search and lists."""
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Table, case, or_, select, update
 from sqlalchemy.orm import Session
@@ -92,7 +92,8 @@ def count_failed_lookup(
 
 
 def search(session: Session, text: str, *, limit: int = 50) -> list[Booking]:
-    """Staff search: a reference, a full mobile number or its masked form (138****1234)."""
+    """Staff search: a reference, a full mobile number, its masked form (138****1234) or its
+    last four digits. Names are stored encrypted and cannot be searched."""
     text = text.strip()
     if not text.isprintable():  # control characters match nothing (NUL breaks PostgreSQL)
         return []
@@ -101,6 +102,18 @@ def search(session: Session, text: str, *, limit: int = 50) -> list[Booking]:
     if ref is not None and not text.isdigit():
         return list(session.scalars(q.where(Booking.reference == ref)))
     digits = text.replace(" ", "").replace("-", "")
+    if len(digits) == 4 and digits.isdigit():
+        # The last four digits of the applicant's or the booker's mobile.
+        return list(
+            session.scalars(
+                q.where(
+                    or_(
+                        Booking.phone_masked.endswith(digits, autoescape=True),
+                        Booking.booker_phone_masked.endswith(digits, autoescape=True),
+                    )
+                )
+            )
+        )
     masked: str | None
     try:
         masked = identity.mask_phone(identity.normalize_mobile(digits))
@@ -125,6 +138,31 @@ def pending(session: Session, now: datetime, *, limit: int = 100) -> list[Bookin
             .limit(limit)
         )
     )
+
+
+ACTIVE = (Status.PENDING, Status.CONFIRMED, Status.SCHEDULED)
+
+
+def work_list(
+    session: Session,
+    now: datetime,
+    *,
+    status: Status | None = None,
+    day: date | None = None,
+    limit: int = 200,
+) -> list[Booking]:
+    """The staff list: bookings of `status` (default: every open one — 待确认, 已确认,
+    已排班) on `day` (default: from today on; closed statuses from 30 days back), earliest
+    first, so today's and tomorrow's work comes first."""
+    q = select(Booking)
+    q = q.where(Booking.status == status) if status else q.where(Booking.status.in_(ACTIVE))
+    if day is not None:
+        q = q.where(Booking.date == day)
+    else:
+        back = 0 if status is None or status in ACTIVE else 30
+        q = q.where(Booking.date >= local_date(now) - timedelta(days=back))
+    q = q.order_by(Booking.date, Booking.half_day, Booking.id).limit(limit)
+    return list(session.scalars(q))
 
 
 def visits_of(

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from guide.dates import date_text
 from scheduler import identity
 from scheduler.booking import audit, capacity, eligibility
 from scheduler.booking.audit import RESIDENT_WEB, Actor, need_staff
@@ -341,8 +342,9 @@ def _reload_locked(session: Session, booking: Booking) -> None:
 def _too_late(svc: BookingService, booking: Booking) -> str:
     if booking.status == Status.SCHEDULED:
         return "已排班的预约请致电窗口或12345取消、改期。"
+    cutoff = cutoff_for(svc.settings, booking.date)  # local time
     return (
-        f"已过排班截止时间（{cutoff_for(svc.settings, booking.date):%m月%d日 %H:%M}），"
+        f"已过排班截止时间（{date_text(cutoff.date())} {cutoff:%H:%M}），"
         "如需取消或改期请致电窗口或12345。"
     )
 
@@ -430,8 +432,7 @@ def schedule(
     low, high = half_day_bounds(svc.settings, booking.date, booking.half_day)
     if not (low <= start < end <= high):
         raise InvalidField(
-            f"上门时间窗应在预约的{booking.date:%m月%d日}"
-            f"{'上午' if booking.half_day == 'am' else '下午'}"
+            f"上门时间窗应在预约的{date_text(booking.date, booking.half_day)}"
             f"（{low:%H:%M}—{high:%H:%M}）之内，且开始早于结束。",
             field="window",
             code="bad_window",

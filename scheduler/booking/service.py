@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.booking import capacity, dates, eligibility, lookup, operations
+from scheduler.booking import audit, capacity, dates, eligibility, lookup, operations
 from scheduler.booking.audit import RESIDENT_WEB, Actor
 from scheduler.booking.capacity import Db, SlotView
 from scheduler.booking.eligibility import Eligibility
@@ -148,3 +148,21 @@ class BookingService:
 
     def search(self, session: Session, text: str, *, limit: int = 50) -> list[Booking]:
         return lookup.search(session, text, limit=limit)
+
+    def work_list(
+        self,
+        session: Session,
+        now: datetime,
+        *,
+        status: Status | None = None,
+        day: date | None = None,
+        limit: int = 200,
+    ) -> list[Booking]:
+        return lookup.work_list(session, now, status=status, day=day, limit=limit)
+
+    def reveal_phone(
+        self, session: Session, booking: Booking, *, whose: str, actor: Actor, now: datetime
+    ) -> str:
+        return audit.reveal_phone(
+            session, self.protector, booking, whose=whose, actor=actor, now=now
+        )

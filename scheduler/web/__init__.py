@@ -206,7 +206,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         staff,
         verify,
     )
+    from scheduler.web.present import day_text
 
+    app.jinja_env.filters["date_text"] = day_text
     auth.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(operations.bp)

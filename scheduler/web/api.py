@@ -260,6 +260,18 @@ def move_booking(reference: str) -> Response:
     return jsonify(to_dict(svc, booking, now))
 
 
+@bp.get("/")
+def index() -> Response:
+    """The API's entry: where its description is."""
+    return jsonify(
+        {
+            "name": "OneTrip 上门约办 API",
+            "openapi": "/api/openapi.json",
+            "message": "接口说明见 /api/openapi.json（OpenAPI 3.1）。",
+        }
+    )
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     from scheduler.web.openapi import document

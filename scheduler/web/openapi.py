@@ -87,9 +87,24 @@ def document() -> dict[str, Any]:
             ),
         },
         "paths": {
+            "/api/": {
+                "get": {
+                    "operationId": "apiIndex",
+                    "summary": "接口入口：指向本文档 /api/openapi.json",
+                    "responses": {"200": _json({"type": "object"}, "接口说明的地址")},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapiDocument",
+                    "summary": "本接口说明（OpenAPI 3.1）",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 文档")},
+                }
+            },
             "/api/items": {
                 "get": {
                     "operationId": "listItems",
+                    "summary": "可上门办理的事项",
                     "responses": {
                         "200": _json({"type": "array", "items": _ref(ItemOut)}, "事项"),
                         **_errors(422),
@@ -99,6 +114,7 @@ def document() -> dict[str, Any]:
             "/api/townships": {
                 "get": {
                     "operationId": "listTownships",
+                    "summary": "乡镇（街道）列表",
                     "responses": {
                         "200": _json({"type": "array", "items": _ref(TownshipOut)}, "乡镇（街道）"),
                         **_errors(422),
@@ -108,6 +124,7 @@ def document() -> dict[str, Any]:
             "/api/slots": {
                 "get": {
                     "operationId": "listSlots",
+                    "summary": "某乡镇的可约时段（日期、上午/下午、剩余名额）",
                     "parameters": [
                         {
                             "name": "item",
@@ -131,6 +148,7 @@ def document() -> dict[str, Any]:
             "/api/bookings": {
                 "post": {
                     "operationId": "createBooking",
+                    "summary": "提交上门预约",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -158,6 +176,7 @@ def document() -> dict[str, Any]:
             "/api/bookings/{reference}": {
                 "get": {
                     "operationId": "getBookingMoved",
+                    "summary": "旧的查询地址（已改为 POST）",
                     "description": "已改为 POST /api/bookings/{reference}/lookup：手机号后四位"
                     "不能放在网址里（会进入日志）。总是回答 400 lookup_by_post。",
                     "parameters": [_REFERENCE],
@@ -167,6 +186,7 @@ def document() -> dict[str, Any]:
             "/api/bookings/{reference}/lookup": {
                 "post": {
                     "operationId": "lookupBooking",
+                    "summary": "凭预约号和手机号后四位查询预约",
                     "parameters": [_REFERENCE],
                     "requestBody": {
                         "required": True,
@@ -178,6 +198,7 @@ def document() -> dict[str, Any]:
             "/api/bookings/{reference}/cancel": {
                 "post": {
                     "operationId": "cancelBooking",
+                    "summary": "取消预约",
                     "parameters": [_REFERENCE],
                     "requestBody": {
                         "required": True,
@@ -189,6 +210,7 @@ def document() -> dict[str, Any]:
             "/api/bookings/{reference}/move": {
                 "post": {
                     "operationId": "moveBooking",
+                    "summary": "改期到另一个时段",
                     "parameters": [_REFERENCE],
                     "requestBody": {
                         "required": True,

@@ -4,15 +4,60 @@ statuses and half-days, whether the resident can still change it, the next steps
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any
 
+from guide.dates import date_text
 from scheduler.booking import BookingService, to_local
 from scheduler.models import HALF_DAY_ZH, STATUS_ZH, Booking, Status
 from scheduler.protect import CANNOT_DECRYPT_ZH, Protector, Undecryptable
 from scheduler.schemas import BookingOut
+from scheduler.settings import TZ
 
 log = logging.getLogger(__name__)
+
+
+CHANNEL_ZH = {
+    "web": "网上",
+    "phone": "电话",
+    "window": "窗口",
+    "visit": "上门",
+    "system": "系统",
+}
+ACTION_ZH = {
+    "created": "预约",
+    "confirmed": "确认",
+    "scheduled": "排班",
+    "moved": "改期",
+    "cancelled": "取消",
+    "done": "办结",
+    "missed": "未遇",
+    "purged": "删除个人信息",
+    "phone_revealed": "查看完整电话",
+}
+_MOVED = re.compile(r"^(\d{4}-\d{2}-\d{2}) (am|pm) -> (\d{4}-\d{2}-\d{2}) (am|pm)$")
+_SLOT = re.compile(r"^(\d{4}-\d{2}-\d{2}) (am|pm)$")
+_ERASED = re.compile(r"^personal data erased after (\d+) days$")
+
+
+def detail_text(action: str, detail: str) -> str:
+    """An audit event's detail in Chinese: `2026-06-03 pm -> 2026-06-05 am` becomes
+    「6月3日 星期三 下午 → 6月5日 星期五 上午」; no code is shown as it is stored."""
+    if m := _MOVED.match(detail):
+        return f"{day_text(m[1], m[2])} → {day_text(m[3], m[4])}"
+    if m := _SLOT.match(detail):
+        return day_text(m[1], m[2])
+    if m := _ERASED.match(detail):
+        return f"保存期满（{m[1]}天），个人信息已删除"
+    if action == "phone_revealed":
+        return {"applicant": "申请人电话", "booker": "代约人电话"}.get(detail, detail)
+    return detail
+
+
+def _until(moment: datetime) -> str:
+    local = moment.astimezone(TZ)
+    return f"{day_text(local.date())} {local:%H:%M}"
 
 
 def next_steps(svc: BookingService, booking: Booking, cutoff: datetime | None = None) -> str:
@@ -22,7 +67,7 @@ def next_steps(svc: BookingService, booking: Booking, cutoff: datetime | None = 
         return (
             f"工作人员将在1个工作日内致电核对信息{extra}，确认后状态变为「已确认」。"
             "上门前一天下午会排好具体时间。"
-            f"{cutoff or svc.cutoff_for(booking.date):%m月%d日 %H:%M}前"
+            f"{_until(cutoff or svc.cutoff_for(booking.date))}前"
             "可凭预约号和手机尾号自行取消或改期。"
             "请准备好身份证、户口簿和办事指南所列材料。"
         )
@@ -92,3 +137,9 @@ def reveal(protector: Protector, booking: Booking, column: str) -> str:
             err.key_id or "unknown",
         )
         return CANNOT_DECRYPT_ZH
+
+
+def day_text(value: date | str, half_day: str | None = None) -> str:
+    """A date (or its ISO text) in the one format of every page: 12月4日 星期五 上午."""
+    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return date_text(day, half_day)

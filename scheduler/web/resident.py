@@ -21,7 +21,7 @@ from scheduler.web.forms import (
     booking_request,
     parse_slot,
 )
-from scheduler.web.present import to_dict
+from scheduler.web.present import day_text, to_dict
 from scheduler.web.ratelimit import client_key
 
 bp = Blueprint("resident", __name__)
@@ -134,7 +134,11 @@ def lookup() -> Any:
 
 
 def _status_page(
-    booking: Any, last4: str, error: BookingError | None = None, status: int = 200
+    booking: Any,
+    last4: str,
+    error: BookingError | None = None,
+    status: int = 200,
+    done: str = "",
 ) -> Any:
     svc, now = ot().service, utcnow()
     slots = []
@@ -147,6 +151,7 @@ def _status_page(
             last4=last4,
             slots=slots,
             error=error,
+            done=done,
         ),
         status,
     )
@@ -164,9 +169,20 @@ def change(reference: str, action: str) -> Any:
         booking = resident_lookup(session, reference, last4)
     except BookingError as err:
         return render_template("lookup.html", error=err), err.status
+    if action == "cancel" and request.form.get("confirm") != "yes":
+        # Destructive: one more page to confirm (a plain form, works without JavaScript).
+        return render_template(
+            "cancel_confirm.html",
+            booking=to_dict(svc, booking, now),
+            action=url_for("resident.change", reference=booking.reference, action="cancel"),
+            keep={"phone_last4": last4},
+            back=url_for("resident.lookup"),
+            back_post={"reference": booking.reference, "phone_last4": last4},
+        )
     try:
         if action == "cancel":
             svc.cancel(session, booking, now=now, actor=RESIDENT_WEB)
+            done = "预约已取消。"
         else:
             day, half = parse_slot(request.form.get("slot", ""))
             svc.move(
@@ -177,9 +193,10 @@ def change(reference: str, action: str) -> Any:
                 now=now,
                 actor=RESIDENT_WEB,
             )
+            done = f"已改到 {day_text(day, half)}。"
         session.commit()
     except BookingError as err:
         session.rollback()
         booking = svc.lookup(session, reference, last4, now=now)
         return _status_page(booking, last4, err, err.status)
-    return _status_page(booking, last4)
+    return _status_page(booking, last4, done=done)

@@ -47,6 +47,14 @@ def _policy(path: str, _mtime_ns: int) -> str:
 def init_app(app: Flask) -> None:
     app.url_map.converters["site_path"] = SitePath
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for /favicon.ico on every page: the app's icon, not the guide's 404.
+        assert app.static_folder is not None
+        return send_file(
+            Path(app.static_folder) / "favicon.svg", mimetype="image/svg+xml", max_age=86400
+        )
+
     @app.get("/", defaults={"path": ""}, endpoint="site")
     @app.get("/<site_path:path>", endpoint="site_path")
     def site_file(path: str) -> Response:

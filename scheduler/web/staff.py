@@ -10,6 +10,7 @@ from flask import session as cookie
 
 from scheduler import accounts
 from scheduler.booking import Actor, audit, capacity, local_date, lookup, to_local
+from scheduler.booking.audit import CALLING_ROLES
 from scheduler.errors import BookingError, InvalidField
 from scheduler.models import STATUS_ZH, Booking, StaffUser, Status
 from scheduler.settings import TZ
@@ -24,7 +25,7 @@ from scheduler.web.forms import (
     parse_slot,
     whole_number,
 )
-from scheduler.web.present import reveal, to_dict
+from scheduler.web.present import ACTION_ZH, CHANNEL_ZH, detail_text, reveal, to_dict
 from scheduler.web.ratelimit import client_key
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -105,11 +106,24 @@ def index() -> Any:
         return redirect(url_for("staff.visits"))
     svc, now, session_ = ot().service, utcnow(), db_session()
     text = request.args.get("q", "").strip()
-    results = lookup.search(session_, text) if text else lookup.pending(session_, now)
+    today = local_date(now)
+    days = [today + timedelta(days=i) for i in range(15)]
+    status_arg, day_arg = request.args.get("status", ""), request.args.get("day", "")
+    status = Status(status_arg) if status_arg in {s.value for s in Status} else None
+    day = next((d for d in days if d.isoformat() == day_arg), None)
+    if text:
+        found = lookup.search(session_, text)
+    else:
+        found = svc.work_list(session_, now, status=status, day=day)
     return render_template(
         "staff/index.html",
         q=text,
-        results=[to_dict(svc, b, now) | {"id_masked": b.id_masked} for b in results],
+        status=status.value if status else "",
+        day=day.isoformat() if day else "",
+        days=days,
+        today=today,
+        statuses=[(s.value, STATUS_ZH[s]) for s in Status],
+        results=[to_dict(svc, b, now) | {"id_masked": b.id_masked} for b in found],
     )
 
 
@@ -118,12 +132,21 @@ def index() -> Any:
 def book() -> Any:
     svc = ot().service
     items = svc.catalog.home_visit_items()
+    form = request.form if request.method == "POST" else request.args
+    town = form.get("town_code", "")
+    slots = None
+    if town in svc.catalog.townships:
+        # The resident's slot picker, from today on (staff may book inside the cut-off).
+        found = svc.slots(db_session(), town, utcnow(), staff=True)
+        slots = [s for s in found if s.remaining > 0]
     ctx: dict[str, Any] = {
         "items": items,
+        "town_code": town,
+        "slots": slots,
         "townships": list(svc.catalog.townships.values()),
         "reasons": REASONS,
         "booker_kinds": BOOKER_KINDS,
-        "form": request.form,
+        "form": form,
         "labels": FIELD_LABELS,
         "first_date": local_date(utcnow()).isoformat(),
         "last_date": svc.last_bookable(utcnow()).isoformat(),
@@ -160,7 +183,12 @@ def detail(reference: str) -> Any:
     return _detail_page(reference)
 
 
-def _detail_page(reference: str, error: BookingError | None = None, status: int = 200) -> Any:
+def _detail_page(
+    reference: str,
+    error: BookingError | None = None,
+    status: int = 200,
+    revealed: dict[str, str] | None = None,
+) -> Any:
     svc, now, session_ = ot().service, utcnow(), db_session()
     b = _booking(reference)
     events = audit.trail(session_, b.id)
@@ -176,7 +204,8 @@ def _detail_page(reference: str, error: BookingError | None = None, status: int 
         "booker_relationship": b.booker_relationship,
         "booker_phone": b.booker_phone_masked,
         "village": b.village,
-        "channel": b.channel,
+        "channel": CHANNEL_ZH.get(b.channel, b.channel),
+        "has_booker_phone": bool(b.booker_phone_enc),
     }
     return (
         render_template(
@@ -185,14 +214,14 @@ def _detail_page(reference: str, error: BookingError | None = None, status: int 
             events=[
                 {
                     "at": to_local(e.at).strftime("%Y-%m-%d %H:%M"),
-                    "action": e.action,
+                    "action": ACTION_ZH.get(e.action, e.action),
                     "who": e.staff_name or ""
                     if e.actor_kind == "staff"
                     else {"resident": "居民", "system": "系统"}.get(e.actor_kind, e.actor_kind),
-                    "channel": e.channel,
+                    "channel": CHANNEL_ZH.get(e.channel, e.channel),
                     "from": STATUS_ZH.get(Status(e.from_status), "") if e.from_status else "",
                     "to": STATUS_ZH[Status(e.to_status)],
-                    "detail": e.detail,
+                    "detail": detail_text(e.action, e.detail),
                 }
                 for e in events
             ],
@@ -200,6 +229,8 @@ def _detail_page(reference: str, error: BookingError | None = None, status: int 
             slots=slots,
             error=error,
             created=request.args.get("created"),
+            can_call=g.staff.role in CALLING_ROLES,
+            revealed=revealed or {},
         ),
         status,
     )
@@ -220,8 +251,15 @@ def act(reference: str, action: str) -> Any:
             abort(403)
         elif action == "confirm":
             svc.confirm(session_, b, now=now, actor=_actor())
+        elif action == "cancel" and request.form.get("confirm") != "yes":
+            return _confirm_cancel(b)
         elif action == "cancel":
             svc.cancel(session_, b, now=now, actor=_actor())
+        elif action == "reveal-phone":
+            whose = request.form.get("whose", "applicant")
+            phone = svc.reveal_phone(session_, b, whose=whose, actor=_actor(), now=now)
+            session_.commit()
+            return _detail_page(reference, revealed={whose: phone})
         elif action == "move":
             day, half = parse_slot(request.form.get("slot", ""))
             svc.move(session_, b, day, half, now=now, actor=_actor())
@@ -244,6 +282,19 @@ def act(reference: str, action: str) -> Any:
     if role == "clerk":
         return redirect(url_for("staff.visits"))
     return redirect(url_for("staff.detail", reference=b.reference))
+
+
+def _confirm_cancel(b: Booking) -> Any:
+    """The confirmation step of a staff cancel (a plain form: works without JavaScript)."""
+    return render_template(
+        "cancel_confirm.html",
+        booking=to_dict(ot().service, b, utcnow()),
+        action=url_for("staff.act", reference=b.reference, action="cancel"),
+        keep={},
+        back=url_for("staff.detail", reference=b.reference),
+        back_post=None,
+        staff_page=True,
+    )
 
 
 def _window(b: Booking, start: str, end: str) -> tuple[datetime, datetime]:

@@ -12,7 +12,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from guide import catalog, pages
+from guide import catalog, pages, search
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
@@ -31,3 +31,10 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for src_uri, text in pages.render(cat).items():
         files.append(File.generated(config, src_uri, content=text))
     return files
+
+
+def on_post_build(config: MkDocsConfig) -> None:
+    try:
+        search.index_site(Path(config.site_dir))
+    except search.SearchIndexError as exc:
+        raise PluginError(str(exc)) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterable
 
+from guide import dates, search
 from guide import stats as stats_mod
 from guide.catalog import Catalog
 from guide.schema import (
@@ -64,11 +65,18 @@ OFFICE_KINDS = {
     OfficeKind.COMMUNITY: "社区便民服务点",
 }
 SAMPLE_NOTICE = (
-    # Material's admonition markup, written out: 2,000 pages need no Markdown pass for it.
-    '<div class="admonition warning" data-search-exclude><p class="admonition-title">样例数据</p>'
-    "<p>本站内容是 OneTrip 项目的演示样例，格式参照真实办事指南编写，"
-    "<strong>不是政府部门正式发布的信息</strong>。办事前请拨打咨询电话确认。</p></div>\n"
+    # One line, not the first screen: the data-sources page says the rest.
+    '<p class="ot-sample" data-pagefind-ignore><strong>样例数据</strong>：非政府正式发布 · '
+    '<a href="/data-sources/#sample">说明</a></p>\n'
 )
+BOOKING_LOOKUP = "/booking"
+BOOKING_LOOKUP_TEXT = "查询/取消/改期我的预约"
+# Pagefind weights (0-10; plain text counts 1, an h1 7): the words residents type are the
+# item's name and its 也称, then the summary, then conditions and materials.
+WEIGHT_TITLE = 10
+WEIGHT_ALIASES = 9
+WEIGHT_SUMMARY = 3
+WEIGHT_BODY = 1
 
 
 def render(catalog: Catalog) -> dict[str, str]:
@@ -120,54 +128,61 @@ def item_path(item: Item) -> str:
 def item_page(catalog: Catalog, item: Item) -> str:
     """The full guide of one item.
 
-    Search indexes the title, the summary and the aliases (as tags) only: everything else
-    is boilerplate or detail, and indexing it made the index 11 MB at 2,000 items.
+    Search (Pagefind) indexes the name, the aliases, the summary, who may apply, the
+    conditions and the materials (`search_record`): what residents type. Steps, fees,
+    offices and the rest are the same words on every page and stay out of the index.
     """
     parts = [
-        _front_matter(
-            item.name, item.summary, boost=3 if item.high_frequency else 2, tags=item.aliases
-        ),
+        _front_matter(item.name, item.summary, pagefind="parts"),
         f"# {item.name} {{#top}}\n",
-        badges(item, searchable=False) + "\n",
+        badges(item) + "\n",
         item.summary + "\n",
+        search_record(
+            item.name,
+            item.summary,
+            [
+                ([item.name], WEIGHT_TITLE),
+                (item.aliases, WEIGHT_ALIASES),
+                # 高频事项 rank a little higher when the words tie.
+                ([item.summary], WEIGHT_SUMMARY + (1 if item.high_frequency else 0)),
+                (
+                    [item.applicants, *item.accept_conditions] + [m.name for m in item.materials],
+                    WEIGHT_BODY,
+                ),
+            ],
+        ),
     ]
     if item.aliases:
-        # Shown to readers; searched through the page's tags, not twice.
         aliases = "、".join(_h(a) for a in item.aliases)
-        parts.append(f'<p class="ot-aliases" data-search-exclude>也称：{aliases}</p>\n')
+        parts.append(f'<p class="ot-aliases">也称：{aliases}</p>\n')
     if catalog.site.sample_data:
         parts.append(SAMPLE_NOTICE)
     parts += [
         _key_facts(catalog, item),
-        _section(
-            "谁可以申请",
-            "who",
-            item.applicants + "\n\n服务对象：" + _objects(item),
-            searchable=False,
-        ),
-        _section("受理条件", "conditions", _bullets(item.accept_conditions), searchable=False),
-        _section("要带哪些材料", "materials", materials_table(item), searchable=False),
-        _section("办理流程", "steps", _steps(item), searchable=False),
-        _section("多久办好", "time-limit", time_limits(item), searchable=False),
-        _section("收费", "fees", _fees(item), searchable=False),
-        _section("跑几次", "trips", _trips(item), searchable=False),
-        _section("结果怎么拿", "delivery", _delivery(item), searchable=False),
-        _section("上门办理", "home-visit", _home_visit(catalog, item), searchable=False),
-        _section("到哪里办", "where", _where(catalog, item), searchable=False),
-        _section("咨询和投诉", "contact", _contact(catalog, item), searchable=False),
-        _section("办事依据", "basis", _basis(item), searchable=False),
+        _section("谁可以申请", "who", item.applicants + "\n\n服务对象：" + _objects(item)),
+        _section("受理条件", "conditions", _html_bullets(item.accept_conditions)),
+        _section("要带哪些材料", "materials", materials_table(item)),
+        _section("办理流程", "steps", _steps(item)),
+        _section("多久办好", "time-limit", time_limits(item)),
+        _section("收费", "fees", _fees(item)),
+        _section("跑几次", "trips", _trips(item)),
+        _section("结果怎么拿", "delivery", _delivery(item)),
+        _section("上门办理", "home-visit", _home_visit(catalog, item)),
+        _section("到哪里办", "where", _where(catalog, item)),
+        _section("咨询和投诉", "contact", _contact(catalog, item)),
+        _section("办事依据", "basis", _basis(item)),
     ]
     if item.faq:
         faq = "\n".join(
             f'<details class="question"><summary>{_h(f.q)}</summary><p>{_h(f.a)}</p></details>'
             for f in item.faq
         )
-        parts.append(_section("常见问题", "faq", faq, searchable=False))
-    parts.append(_section("事项信息", "info", _info(catalog, item), searchable=False))
+        parts.append(_section("常见问题", "faq", faq))
+    parts.append(_section("事项信息", "info", _info(catalog, item)))
     return "\n".join(parts)
 
 
-def badges(item: Item, tag: str = "p", *, searchable: bool = True) -> str:
+def badges(item: Item, tag: str = "p") -> str:
     """Short labels a resident scans first: trips, courier, home visit, same-day."""
     labels = [("trips-0", "跑零次") if item.visits_required == 0 else ("trips-1", "最多跑一次")]
     if item.promise_limit.immediate:
@@ -179,8 +194,7 @@ def badges(item: Item, tag: str = "p", *, searchable: bool = True) -> str:
     if item.online:
         labels.append(("online", "可网上办"))
     spans = " ".join(f'<span class="ot-badge ot-badge--{k}">{v}</span>' for k, v in labels)
-    exclude = "" if searchable else " data-search-exclude"
-    return f'<{tag} class="ot-badges"{exclude}>{spans}</{tag}>'
+    return f'<{tag} class="ot-badges" data-pagefind-ignore>{spans}</{tag}>'
 
 
 def _key_facts(catalog: Catalog, item: Item) -> str:
@@ -192,7 +206,7 @@ def _key_facts(catalog: Catalog, item: Item) -> str:
         ("到哪里办", f"{main.name} {item.window}"),
     ]
     cells = "\n".join(f"<dt>{k}</dt><dd>{_h(v)}</dd>" for k, v in rows)
-    return f'<dl class="ot-facts" data-search-exclude>\n{cells}\n</dl>\n'
+    return f'<dl class="ot-facts">\n{cells}\n</dl>\n'
 
 
 def materials_table(item: Item) -> str:
@@ -346,7 +360,9 @@ def _home_visit(catalog: Catalog, item: Item) -> str:
         f'\n<div class="ot-booking" data-item="{_h(item.code)}" data-item-name="{_h(item.name)}">'
         f'<p><a class="md-button md-button--primary" href="/book/{_h(item.code)}">'
         "预约上门办理</a></p>"
-        f"<p>也可以拨打电话 {_tel(item.consult_phone)} 预约。</p></div>\n"
+        f"<p>也可以拨打电话 {_tel(item.consult_phone)} 预约。</p>"
+        f'<p class="ot-lookup">已经预约过？<a href="{BOOKING_LOOKUP}">{BOOKING_LOOKUP_TEXT}</a></p>'
+        "</div>\n"
     )
     return text + booking
 
@@ -399,6 +415,7 @@ def _basis(item: Item) -> str:
 
 def _info(catalog: Catalog, item: Item) -> str:
     dept = catalog.departments[item.department]
+    effective = dates.date_text(item.effective_date, year=True, weekday=False)
     rows = [
         ("事项类型", TASK_TYPES[item.task_type]),
         ("实施主体", dept.name),
@@ -409,10 +426,23 @@ def _info(catalog: Catalog, item: Item) -> str:
         ("网上办理深度", f"{item.online_depth}级" if item.online_depth else "不支持网上办理"),
         ("基本编码", item.catalog_code),
         ("实施编码", item.task_code),
-        ("版本", f"第 {item.version} 版，{item.effective_date.isoformat()} 起施行"),
+        ("版本", f"第 {item.version} 版，{effective}起施行"),
     ]
     body = "\n".join(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>" for k, v in rows)
     return f'<table class="ot-info">\n{body}\n</table>\n'
+
+
+def search_record(title: str, summary: str, fields: Iterable[tuple[Iterable[str], int]]) -> str:
+    """The page's record in the search index: hidden from readers, one span of terms per
+    weighted field (guide.search.terms), and the title and summary results show."""
+    spans = [
+        f'<span data-pagefind-meta="title">{_h(title)}</span>',
+        f'<span data-pagefind-meta="summary" data-pagefind-weight="0">{_h(summary)}</span>',
+    ]
+    for texts, weight in fields:
+        words = " ".join(search.terms(texts))
+        spans.append(f'<span data-pagefind-weight="{weight}">{_h(words)}</span>')
+    return '<div class="ot-search-record" data-pagefind-body hidden>' + " ".join(spans) + "</div>\n"
 
 
 # -- lists and indexes ---------------------------------------------------------------------
@@ -434,7 +464,7 @@ def item_list(items: Iterable[Item], up: str) -> str:
     if not rows:
         return "暂无事项。\n"
     # Lists repeat item names: the search index already has the items themselves.
-    return '<div class="ot-list" data-search-exclude><ul>\n' + "\n".join(rows) + "\n</ul></div>\n"
+    return '<div class="ot-list" data-pagefind-ignore><ul>\n' + "\n".join(rows) + "\n</ul></div>\n"
 
 
 def home_page(catalog: Catalog) -> str:
@@ -450,6 +480,11 @@ def home_page(catalog: Catalog) -> str:
         ("stats.md", "改革成效", "数字看「最多跑一次」"),
     ]
     grid = "\n".join(f"-   [**{t}**]({p})\n\n    {d}\n" for p, t, d in tiles)
+    # The booking app's page: raw HTML, since MkDocs checks Markdown links against the docs.
+    grid += (
+        f'\n-   <a href="{BOOKING_LOOKUP}"><strong>{BOOKING_LOOKUP_TEXT}</strong></a>\n\n'
+        "    凭预约号和手机号后 4 位\n"
+    )
     return (
         _front_matter(
             f"{catalog.site.county}办事指南",
@@ -462,6 +497,7 @@ def home_page(catalog: Catalog) -> str:
         + (SAMPLE_NOTICE + "\n" if catalog.site.sample_data else "")
         + f'<div class="grid cards ot-tiles" markdown>\n\n{grid}\n</div>\n\n'
         + "出门不方便？请看[上门约办怎么办](procedures/home-visit.md)；"
+        + f'已经预约了上门办理的，可以<a href="{BOOKING_LOOKUP}">{BOOKING_LOOKUP_TEXT}</a>；'
         + "办好的证件可以[快递送到家](procedures/courier.md)。"
         + f"有问题请拨打政务服务便民热线 {_tel(catalog.site.hotline)}。\n"
     )
@@ -469,7 +505,7 @@ def home_page(catalog: Catalog) -> str:
 
 def all_items_page(catalog: Catalog) -> str:
     # Pure lists stay out of search: they would outrank the items they list.
-    parts = [_front_matter("全部事项", "全部政务服务事项", searchable=False), "# 全部事项 {#top}\n"]
+    parts = [_front_matter("全部事项", "全部政务服务事项"), "# 全部事项 {#top}\n"]
     for dept in catalog.departments.values():
         items = [i for i in catalog.items.values() if i.department == dept.id]
         if items:
@@ -520,7 +556,6 @@ def trips_pages(catalog: Catalog) -> dict[str, str]:
             "跑零次的事项",
             "这些事项不用到现场，在网上、手机上或快递寄材料就能办。\n\n" + item_list(zero, "../"),
             catalog,
-            searchable=False,
         ),
         "trips/one.md": _page(
             "最多跑一次",
@@ -528,7 +563,6 @@ def trips_pages(catalog: Catalog) -> dict[str, str]:
             "这些事项需要本人到现场一次（例如拍照、按指纹、核对原件），材料齐全的，去一次就办好。"
             "出门不方便的，其中一些可以预约上门办理。\n\n" + item_list(one, "../"),
             catalog,
-            searchable=False,
         ),
     }
 
@@ -540,7 +574,6 @@ def filtered_page(catalog: Catalog, title: str, intro: str, keep: Callable[[Item
         title,
         intro + f"\n\n共 {len(items)} 个事项：\n\n" + item_list(items, "../"),
         catalog,
-        searchable=False,
     )
 
 
@@ -577,14 +610,21 @@ def office_page(catalog: Catalog, office: Office) -> str:
         lines.append(f"- 位置：北纬 {loc.lat:.5f}°，东经 {loc.lon:.5f}°（{loc.datum} 坐标）")
     body = "\n".join(lines) + "\n"
     if office.windows:
-        rows = ["| 窗口 | 业务 | 说明 |", "| --- | --- | --- |"]
-        rows += [
-            f"| {_cell(w.number)} | {_cell(w.name)} | {_cell(w.note or '')} |"
+        # Window names (社保窗口, 医保窗口) would pull the office above the items in search.
+        rows = "\n".join(
+            f"<tr><td>{_h(w.number)}</td><td>{_h(w.name)}</td><td>{_h(w.note or '')}</td></tr>"
             for w in office.windows
-        ]
-        body += "\n## 窗口 {#windows}\n\n" + "\n".join(rows) + "\n"
+        )
+        body += (
+            "\n## 窗口 {#windows}\n\n"
+            '<table class="ot-windows" data-pagefind-ignore>\n'
+            "<thead><tr><th>窗口</th><th>业务</th><th>说明</th></tr></thead>\n"
+            f"<tbody>\n{rows}\n</tbody></table>\n"
+        )
     body += f"\n## 可以办理的事项（{len(items)} 个） {{#items}}\n\n" + item_list(items, "../")
-    return _page(office.name, f"{office.name}：地址、办理时间和可办事项", body, catalog)
+    return _page(
+        office.name, f"{office.name}：地址、办理时间和可办事项", body, catalog, pagefind="page"
+    )
 
 
 def stats_page(catalog: Catalog) -> str:
@@ -626,52 +666,44 @@ def stats_page(catalog: Catalog) -> str:
 
 
 def _page(
-    title: str, description: str, body: str, catalog: Catalog, *, searchable: bool = True
+    title: str, description: str, body: str, catalog: Catalog, *, pagefind: str = "none"
 ) -> str:
     notice = SAMPLE_NOTICE + "\n" if catalog.site.sample_data else ""
-    head = _front_matter(title, description, searchable=searchable)
+    head = _front_matter(title, description, pagefind=pagefind)
     return head + f"# {title} {{#top}}\n\n" + notice + body
 
 
 def _front_matter(
-    title: str,
-    description: str,
-    *,
-    boost: float = 0,
-    tags: Iterable[str] = (),
-    hide_toc: bool = False,
-    searchable: bool = True,
+    title: str, description: str, *, hide_toc: bool = False, pagefind: str = "none"
 ) -> str:
+    """Front matter; `pagefind` says what search indexes (site/overrides/main.html):
+    "page" the whole page, "parts" the elements marked `data-pagefind-body`, "none" nothing
+    (lists and indexes would outrank the items they list)."""
+    if pagefind not in ("none", "page", "parts"):
+        raise ValueError(f"unknown pagefind mode {pagefind!r}")
     lines = ["---", f"title: {_yaml_str(title)}", f"description: {_yaml_str(description)}"]
-    if tags:
-        # Material's search indexes `tags` with a very high boost: aliases rank their item first.
-        lines += ["tags:"] + [f"  - {_yaml_str(t)}" for t in tags]
-    if not searchable:
-        lines += ["search:", "  exclude: true"]
-    elif boost:
-        lines += ["search:", f"  boost: {boost}"]
+    lines.append(f"pagefind: {pagefind}")
+    # Material's lunr index is never fetched (search is Pagefind): keep its plugin idle.
+    lines += ["search:", "  exclude: true"]
     if hide_toc:
         lines += ["hide:", "  - toc"]
     return "\n".join(lines) + "\n---\n\n"
 
 
-def _md_list(rows: list[str], extra_class: str = "", *, searchable: bool = True) -> str:
+def _md_list(rows: list[str], extra_class: str = "") -> str:
     """A Markdown list wrapped so the stylesheet can give it large tap targets."""
     items = "\n".join(f"- {r}" for r in rows)
     classes = f"ot-list {extra_class}".strip()
-    exclude = "" if searchable else " data-search-exclude"
-    return f'<div class="{classes}"{exclude} markdown>\n\n{items}\n\n</div>\n'
+    return f'<div class="{classes}" markdown>\n\n{items}\n\n</div>\n'
 
 
-def _section(title: str, anchor: str, body: str, *, searchable: bool = True) -> str:
-    # Boilerplate sections stay out of the search index: at 2,000 items they would
-    # multiply its size and drown the sections residents actually search.
-    attrs = f"#{anchor}" if searchable else f"#{anchor} data-search-exclude"
-    return f"## {title} {{{attrs}}}\n\n{body.rstrip()}\n"
+def _section(title: str, anchor: str, body: str) -> str:
+    return f"## {title} {{#{anchor}}}\n\n{body.rstrip()}\n"
 
 
-def _bullets(lines: Iterable[str]) -> str:
-    return "\n".join(f"- {_h(x)}" for x in lines) + "\n"
+def _html_bullets(lines: Iterable[str]) -> str:
+    rows = "".join(f"<li>{_h(x)}</li>" for x in lines)
+    return f"<ul>{rows}</ul>\n"
 
 
 def _objects(item: Item) -> str:

@@ -115,7 +115,7 @@ class Item(Strict):
     code: Slug
     name: ShortText
     aliases: list[ShortText] = []  # 也称: what residents type into search
-    high_frequency: bool = False  # 高频事项: ranked first in search
+    high_frequency: bool = False  # 高频事项: its summary weighs more in search
     summary: Text
     catalog_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{10,12}$")]
     task_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{12,36}$")]

@@ -60,10 +60,8 @@ def test_search_finds_the_pension_item(
     page, requested = phone
     page.goto(f"{site_server}/")
     page.click('label.md-header__button[for="__search"]')
-    # Material reads the query on keyup; typing Chinese through an IME ends with one, but
-    # Playwright's fill() does not, so press End after filling. A query typed before the
-    # search worker has loaded the index is not re-run: retry until the item is listed.
-    # jieba's zero-width word breaks are stripped before comparing.
+    # search.js answers the input event, which fill() sends; the retry loop stays as a guard
+    # for a slow first load of Pagefind. Zero-width breaks are stripped before comparing.
     listed = """name => [...document.querySelectorAll('.md-search-result__article h1')]
                  .some(h => h.textContent.replaceAll('\u200b', '').includes(name))"""
     box = "input.md-search__input"

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from guide import catalog
+from guide import catalog, search
 
 # Anything the browser fetches by itself: scripts, stylesheets, fonts, images, icons.
 FETCHED = re.compile(
@@ -29,7 +29,7 @@ def _outside(url: str) -> bool:
 def test_strict_build_succeeds(built_site: Path) -> None:
     """`mkdocs build --strict` builds the real content with no warning."""
     assert (built_site / "index.html").exists()
-    assert (built_site / "search" / "search_index.json").exists()
+    assert (built_site / "pagefind" / "pagefind.js").exists()
 
 
 def test_nothing_loads_from_outside_the_site(built_site: Path) -> None:
@@ -73,16 +73,41 @@ def test_items_stay_out_of_the_navigation(built_site: Path, real_catalog: catalo
     assert "id-card-home" not in nav
 
 
-def test_search_index_has_the_item_with_aliases_as_tags(built_site: Path) -> None:
-    """The search index has the item with its 也称 aliases, segmented for Chinese."""
+def test_material_lunr_index_stays_empty(built_site: Path) -> None:
+    """Material's single-file index holds no page: search is Pagefind's."""
     index = json.loads((built_site / "search" / "search_index.json").read_text("utf-8"))
-    assert index["config"]["lang"] == ["zh"]
-    doc = next(d for d in index["docs"] if d["location"] == "items/resident-pension-claim/")
-    assert "\u200b" in doc["title"]  # jieba's word breaks: Chinese segmentation is on
-    assert doc["title"].replace("\u200b", "") == "城乡居民基本养老保险待遇申领"
-    text = doc["text"].replace("\u200b", "")
-    assert "社保" in doc["tags"]  # aliases are searched as tags, which Material boosts
-    assert "参加城乡居民基本养老保险" in text
+    assert index["docs"] == []
+
+
+def test_pagefind_bundle_is_built(built_site: Path) -> None:
+    """The build writes Pagefind's chunked Chinese index next to the pages."""
+    bundle = built_site / "pagefind"
+    entry = json.loads((bundle / "pagefind-entry.json").read_text("utf-8"))
+    assert "zh" in entry["languages"]
+    assert (bundle / "pagefind.js").is_file()
+    assert len(list((bundle / "index").glob("*.pf_index"))) >= 1
+
+
+def test_item_page_carries_its_search_record(built_site: Path) -> None:
+    """An item's hidden search record holds its name, aliases, materials and conditions."""
+    page = (built_site / "items" / "birth-registration" / "index.html").read_text("utf-8")
+    record = page[page.index('<div class="ot-search-record"') :]
+    record = record[: record.index("</div>")]
+    assert "data-pagefind-body" in record and " hidden" in record
+    assert '<span data-pagefind-meta="title">出生登记</span>' in record
+    indexed = set(re.sub(r"<[^>]+>", " ", record).split())
+    # An alias (上户口), a material (户口簿, 出生医学证明) and a condition (落户).
+    wanted = search.terms(["上户口", "户口簿", "出生医学证明", "随父或随母落户"])
+    assert set(wanted) <= indexed, set(wanted) - indexed
+    # Boilerplate stays out: no other part of the page is indexed.
+    assert page.count("data-pagefind-body") == 1
+
+
+def test_lists_are_not_searched(built_site: Path) -> None:
+    """Category lists and indexes carry no search body: they would outrank their items."""
+    for page in ["all-items", "lists/home-visit", "trips/zero", "departments"]:
+        text = (built_site / page / "index.html").read_text("utf-8")
+        assert "data-pagefind-body" not in text, page
 
 
 @pytest.mark.parametrize(
@@ -107,10 +132,38 @@ def test_every_internal_link_resolves(built_site: Path) -> None:
     broken = []
     for page in built_site.rglob("*.html"):
         for href in LINK.findall(page.read_text(encoding="utf-8")):
-            if not href or ":" in href or href.startswith("/book/"):
+            if not href or ":" in href or href.startswith(("/book/", "/booking")):
                 continue  # same page, outside, tel:, or the booking app's own pages
             base = built_site if href.startswith("/") else page.parent
             target = (base / href.lstrip("/")).resolve()
             if not (target.is_file() or (target / "index.html").is_file()):
                 broken.append(f"{page.relative_to(built_site)} -> {href}")
     assert broken == []
+
+
+LOOKUP = '<a href="/booking">查询/取消/改期我的预约</a>'
+
+
+def test_every_page_leads_back_to_a_booking(built_site: Path) -> None:
+    """The nav of every page links 「查询/取消/改期我的预约」 to /booking."""
+    missing = []
+    for page in built_site.rglob("index.html"):
+        if "pagefind" in page.parts:
+            continue
+        text = page.read_text("utf-8")
+        nav = text[text.index('<nav class="md-nav md-nav--primary"') :]
+        if 'href="/booking"' not in nav[: nav.index("</nav>")]:
+            missing.append(str(page.relative_to(built_site)))
+    assert missing == []
+
+
+def test_booking_forms_and_the_procedure_link_the_lookup(
+    built_site: Path, real_catalog: catalog.Catalog
+) -> None:
+    """Beside every booking form and on the 上门约办 page the look-up link is given."""
+    for item in real_catalog.items.values():
+        text = (built_site / "items" / item.code / "index.html").read_text("utf-8")
+        box = text[text.index('<div class="ot-booking"') :] if item.home_visit.allowed else ""
+        assert (LOOKUP in box[: box.index("</div>")]) if box else LOOKUP not in text, item.code
+    procedure = (built_site / "procedures" / "home-visit" / "index.html").read_text("utf-8")
+    assert "查询/取消/改期我的预约</a>" in procedure and 'href="/booking"' in procedure

@@ -138,7 +138,12 @@ def test_lookup_and_cancel_pages(client: FlaskClient, app: Flask) -> None:
     r = client.post("/booking", data={"reference": ref, "phone_last4": "9999", "csrf_token": token})
     assert r.status_code == 404
     r = client.post(f"/booking/{ref}/cancel", data={"phone_last4": "1234", "csrf_token": token})
-    assert "已取消" in r.get_data(as_text=True)
+    assert "确认取消" in r.get_data(as_text=True)  # a confirmation step first
+    with app.extensions["onetrip"].read_session() as s:
+        assert s.scalars(select(Booking.status).where(Booking.reference == ref)).one() == "pending"
+    data = {"phone_last4": "1234", "csrf_token": token, "confirm": "yes"}
+    html = client.post(f"/booking/{ref}/cancel", data=data).get_data(as_text=True)
+    assert "已取消" in html and 'href="/book/resident-pension-claim"' in html
 
 
 def test_lookup_page_locks_after_too_many_wrong_suffixes(client: FlaskClient, app: Flask) -> None:
@@ -277,7 +282,13 @@ def test_staff_move_and_cancel_are_audited(
     r = client.post(f"/staff/bookings/{ref}/move", data={"csrf_token": token, "slot": "nonsense"})
     assert r.status_code == 422 and "请选择新的时段" in r.get_data(as_text=True)
     assert (
-        client.post(f"/staff/bookings/{ref}/cancel", data={"csrf_token": token}).status_code == 302
+        client.post(f"/staff/bookings/{ref}/cancel", data={"csrf_token": token}).status_code == 200
+    )  # the confirmation page
+    assert (
+        client.post(
+            f"/staff/bookings/{ref}/cancel", data={"csrf_token": token, "confirm": "yes"}
+        ).status_code
+        == 302
     )
     with app.extensions["onetrip"].read_session() as s:
         b = s.scalars(select(Booking).where(Booking.reference == ref)).one()

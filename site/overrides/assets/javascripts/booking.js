@@ -15,7 +15,6 @@
     ["alone", "独居老人（70周岁以上）"],
     ["other", "其他原因"]
   ];
-  var WEEKDAYS = "日一二三四五六";
   var FIELD_NAMES = {
     "applicant.name": "applicant_name",
     "applicant.id_number": "applicant_id_number",
@@ -70,9 +69,14 @@
     return "10X98765432"[sum % 11] === v[17];
   }
 
-  function phoneValid(value) {
+  // What is wrong with a phone number, in words a resident can act on; "" when it is fine.
+  function phoneProblem(value, whose) {
     var v = value.replace(/[\s-]/g, "").replace(/^(\+86|0086)/, "");
-    return /^1[3-9]\d{9}$/.test(v);
+    if (!v) return "请填写" + whose + "手机号码。";
+    if (/^0\d{9,11}$/.test(v)) {
+      return "这是固定电话。请填写能接电话、收短信的手机号码，可以填亲属的手机；没有手机的，请拨打 12345 电话预约。";
+    }
+    return /^1[3-9]\d{9}$/.test(v) ? "" : "请填写" + whose + "11位手机号码。";
   }
 
   function newKey() {
@@ -96,10 +100,13 @@
     });
   }
 
+  function dayText(iso, halfDay) {
+    if (window.OneTrip && window.OneTrip.dateText) return window.OneTrip.dateText(iso, halfDay);
+    return iso + (halfDay ? " " + halfDay : "");
+  }
+
   function slotLabel(s) {
-    var d = new Date(s.date + "T00:00:00");
-    var text = (d.getMonth() + 1) + "月" + d.getDate() + "日 星期" + WEEKDAYS[d.getDay()] +
-      " " + s.half_day_name;
+    var text = dayText(s.date, s.half_day_name || s.half_day);
     return s.remaining > 0 ? text + "（剩余" + s.remaining + "个名额）" : text + "（已约满）";
   }
 
@@ -210,6 +217,7 @@
 
     function clearErrors() {
       form.querySelectorAll(".ot-field-error").forEach(function (n) { n.textContent = ""; });
+      form.querySelectorAll("[aria-invalid]").forEach(function (n) { n.removeAttribute("aria-invalid"); });
       status.textContent = "";
       status.className = "ot-message";
     }
@@ -223,9 +231,21 @@
       } else if (control) {
         target = control.parentNode.querySelector(".ot-field-error");
       }
-      if (target) target.textContent = message;
-      if (control && control.focus) control.focus();
+      if (target) {
+        target.textContent = message;
+        if (!target.id) target.id = "ot-err-" + Math.random().toString(36).slice(2, 8);
+      }
+      if (control && control.setAttribute) {
+        control.setAttribute("aria-invalid", "true");
+        if (target) control.setAttribute("aria-describedby", target.id);
+      }
       return Boolean(target);
+    }
+
+    // With several errors the first one on the form gets the focus, not the last checked.
+    function focusFirstError() {
+      var first = form.querySelector("[aria-invalid=true]");
+      if (first && first.focus) first.focus();
     }
 
     function showStatus(message, extra) {
@@ -248,14 +268,17 @@
         if (!value(f[0])) { ok = showFieldError(f[0], f[1]) && false; }
       });
       if (!idValid(value("applicant_id_number"))) ok = showFieldError("applicant_id_number", "身份证号码不正确，请逐位核对（最后一位可能是X）。") && false;
-      if (!phoneValid(value("applicant_phone"))) ok = showFieldError("applicant_phone", "请填写11位手机号码。") && false;
+      var phone = phoneProblem(value("applicant_phone"), "");
+      if (phone) ok = showFieldError("applicant_phone", phone) && false;
       if (!value("reason")) ok = showFieldError("reason", "请选择一项上门原因。") && false;
       if (value("reason") === "disability" && !value("disability_grade")) ok = showFieldError("disability_grade", "请选择残疾等级。") && false;
       if (value("booker_kind") !== "self") {
         if (!value("booker_name")) ok = showFieldError("booker_name", "请填写代约人姓名。") && false;
         if (!value("booker_relationship")) ok = showFieldError("booker_relationship", "请填写与申请人关系。") && false;
-        if (!phoneValid(value("booker_phone"))) ok = showFieldError("booker_phone", "请填写代约人的11位手机号码。") && false;
+        var bookerPhone = phoneProblem(value("booker_phone"), "代约人的");
+        if (bookerPhone) ok = showFieldError("booker_phone", bookerPhone) && false;
       }
+      if (!ok) focusFirstError();
       return ok;
     }
 
@@ -282,9 +305,9 @@
       ok.appendChild(el("p", { text: "预约已提交。您的预约号：" }));
       ok.appendChild(el("p", { "class": "ot-reference", "data-reference": data.reference, text: data.reference }));
       ok.appendChild(el("p", { text: "请记下预约号。查询、取消或改期时需要预约号和手机号后四位。" }));
-      ok.appendChild(el("p", { text: "时间：" + data.date + " " + data.half_day_name + "；状态：" + data.status_name }));
+      ok.appendChild(el("p", { text: "时间：" + dayText(data.date, data.half_day_name || data.half_day) + "；状态：" + data.status_name }));
       ok.appendChild(el("p", { text: "接下来：" + data.next_steps }));
-      ok.appendChild(el("p", {}, [el("a", { href: "/booking", text: "查询、取消或改期" })]));
+      ok.appendChild(el("p", {}, [el("a", { href: "/booking", text: "查询/取消/改期我的预约" })]));
       form.replaceWith(ok);
       link.hidden = true;
       ok.scrollIntoView({ block: "center" });
@@ -311,7 +334,7 @@
           var o = d.nearest_office;
           return showStatus(d.message, [el("p", { text: "就近办理：" + o.name + "，" + o.address + "，电话 " + o.phone })]);
         }
-        if (d.field && FIELD_NAMES[d.field] && showFieldError(d.field, d.message)) return;
+        if (d.field && FIELD_NAMES[d.field] && showFieldError(d.field, d.message)) return focusFirstError();
         showStatus(d.message || "提交没有成功，请稍后再试，或拨打 12345。");
       }, function () {
         submit.disabled = false;
