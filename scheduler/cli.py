@@ -271,8 +271,16 @@ def _load_demo(app: object) -> None:
         from scheduler.planning.demo import load_operations
 
         summary = load_operations(session, state, datetime.now(UTC))
+        from scheduler import workdays
+        from scheduler.courier.demo import load_certificates
+
+        due = workdays.load().next_working_day(datetime.now(TZ).date())
+        certificates = load_certificates(
+            session, state.service.catalog, state.service.protector, now=datetime.now(UTC), due=due
+        )
         session.commit()
     print(summary)
+    print(f"Courier: {certificates} finished certificates wait for the next cut-off")
     print("Demo staff accounts (sample data; passwords change every start):")
     for acc in accounts:
         print(f"  {acc.username:<10} {acc.password:<14} {acc.role:<10} {acc.name}")
