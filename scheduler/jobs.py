@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routing.solver import SolveParams, Solver
 from scheduler import ledger
+from scheduler.courier import notices as courier_notices
 from scheduler.courier.cutoff import CutoffConflict, due_cutoffs, run_cutoff
 from scheduler.courier.settings import CourierSettings
 from scheduler.notify import outbox
@@ -216,10 +217,13 @@ def reminders(rt: Runtime, *, now: datetime) -> int:
 
 
 def drain_outbox(rt: Runtime, *, now: datetime) -> dict[str, int]:
+    """Send due booking notices, then due courier notices, through ``rt.sender``."""
     with rt.write_session() as s:
         outbox.scan(s, rt.service, now=now)
         s.commit()
-        return outbox.drain(s, rt.sender, rt.service, now=now)
+        counts = outbox.drain(s, rt.sender, rt.service, now=now)
+        sent = courier_notices.drain(s, rt.sender, rt.service.protector, now=now)
+        return {k: counts[k] + sent[k] for k in counts}
 
 
 RETAIN_PLAN_DAYS = 180  # as `onetrip purge --days` by default

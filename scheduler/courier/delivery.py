@@ -47,9 +47,26 @@ def parcels_of(session: Session, batch: Batch) -> list[Parcel]:
     )
 
 
-def _notice(session: Session, cert: Certificate, kind: str, body: str, now: datetime) -> None:
+def _notice(
+    session: Session, cert: Certificate, kind: str, event: str, body: str, now: datetime
+) -> None:
+    """Queue a notice for the resident (sent by the scheduler's outbox job, once per event)."""
+    key = f"{kind}:{cert.id}:{event}"
+    if session.scalar(select(CourierNotice.id).where(CourierNotice.event_key == key)) is not None:
+        return
+    at = utc_naive(now)
     session.add(
-        CourierNotice(certificate_id=cert.id, kind=kind, body=body, created_at=utc_naive(now))
+        CourierNotice(
+            event_key=key,
+            certificate_id=cert.id,
+            kind=kind,
+            body=body,
+            created_at=at,
+            status="pending",
+            attempts=0,
+            next_attempt_at=at,
+            last_error="",
+        )
     )
 
 
@@ -88,6 +105,7 @@ def dispatch(session: Session, batch: Batch, *, now: datetime, actor: Actor) -> 
             session,
             cert,
             "dispatched",
+            str(batch.id),
             f"您的{cert.cert_type}（查询号 {cert.reference}）已寄出{number}，请留意签收。",
             now,
         )
@@ -231,6 +249,7 @@ def returned(session: Session, parcel: Parcel, reason: str, *, now: datetime, ac
         session,
         cert,
         "returned",
+        str(parcel.id),
         f"您的{cert.cert_type}（查询号 {cert.reference}）因{RETURN_REASONS_ZH[why]}被退回。"
         + RETURN_FIX_ZH[why],
         now,

@@ -200,15 +200,28 @@ class CourierEvent(Base):
 
 
 class CourierNotice(Base):
-    """A message to the resident waiting to be sent (the outbox's courier part)."""
+    """A message to the resident of a certificate, drained like the booking outbox.
+
+    ``event_key`` is unique (``dispatched:<certificate>:<batch>``,
+    ``returned:<certificate>:<parcel>``): one event is queued once and sent once.
+    ``status`` / ``attempts`` / ``next_attempt_at`` / ``lease_until`` work as in
+    ``outbox``; the phone is decrypted from the certificate only when sending.
+    """
 
     __tablename__ = "courier_notices"
+    __table_args__ = (Index("ix_courier_notices_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(120), unique=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("courier_certificates.id"), index=True)
     kind: Mapped[str] = mapped_column(String(12))  # dispatched | returned
     body: Mapped[str] = mapped_column(Text)  # Chinese text; a reference, never a name or phone
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
 
 
 class SigningKey(Base):

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
+HEAD = "【庆元县最多跑一次】"  # every text message starts with the sender's name
 KINDS = ("received", "scheduled", "reminder", "window_changed", "done")
 
 
@@ -57,7 +58,8 @@ class LogSender:
     """The default sender: a log line naming the notice, never the phone or the text."""
 
     def send(self, notice: Outgoing) -> None:
-        log.info("notice %s (%s) for booking %s sent", notice.key, notice.kind, notice.reference)
+        # The reference is a booking's or, for courier notices, a certificate's.
+        log.info("notice %s (%s) for %s sent", notice.key, notice.kind, notice.reference)
 
 
 def _naive(now: datetime) -> datetime:
@@ -104,7 +106,7 @@ def queue(
 
 def text_of(kind: str, reference: str, params: dict[str, Any]) -> str:
     """The notice as the resident reads it (no name: the phone's owner knows who they are)."""
-    head = "【庆元县最多跑一次】"
+    head = HEAD
     what = f"您的上门办理预约（预约号 {reference}，{params.get('item', '')}）"
     when = f"{params.get('date', '')} {params.get('start', '')}—{params.get('end', '')}"
     if kind == "received":
@@ -124,6 +126,23 @@ def backoff(attempts: int) -> timedelta:
     return min(MAX_BACKOFF, timedelta(minutes=2 ** max(0, attempts - 1)))
 
 
+class Gone(SendError):
+    """Nobody to tell (the booking or its phone was purged): dead at once, not retried."""
+
+
+class Queued(Protocol):
+    """The columns a drained notice row has (``outbox`` and ``courier_notices``)."""
+
+    id: int
+    kind: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    lease_until: datetime | None
+    sent_at: datetime | None
+    last_error: str
+
+
 def drain(
     session: Session,
     sender: Sender,
@@ -133,68 +152,77 @@ def drain(
     limit: int = 100,
     clock: Callable[[], datetime] | None = None,
 ) -> dict[str, int]:
-    """Send due notices (commits after each claim and each result)."""
-    at = _naive(now)
-    due = list(
-        session.scalars(
-            select(Notice.id)
-            .where(
-                or_(
-                    (Notice.status == PENDING) & (Notice.next_attempt_at <= at),
-                    (Notice.status == SENDING) & (Notice.lease_until < at),
-                )
-            )
-            .order_by(Notice.id)
-            .limit(limit)
+    """Send due booking notices (commits after each claim and each result)."""
+
+    def outgoing(notice: Any) -> Outgoing:
+        booking = session.get(bk.Booking, notice.booking_id)
+        if booking is None or not booking.phone_enc:
+            raise Gone("no phone")
+        return Outgoing(
+            key=f"onetrip-notice-{notice.id}",
+            kind=notice.kind,
+            reference=booking.reference,
+            phone=bk.decrypt(service, booking, "phone_enc"),
+            text=text_of(notice.kind, booking.reference, json.loads(notice.params_json)),
         )
+
+    return drain_table(
+        session, Notice, sender, outgoing, now=now, limit=limit, clock=clock, what="notice"
     )
+
+
+def drain_table(
+    session: Session,
+    model: type[Any],
+    sender: Sender,
+    outgoing: Callable[[Any], Outgoing],
+    *,
+    now: datetime,
+    limit: int = 100,
+    clock: Callable[[], datetime] | None = None,
+    what: str = "notice",
+) -> dict[str, int]:
+    """Claim, send and mark the due rows of a notice table whose rows are ``Queued``.
+
+    ``outgoing`` builds what the sender gets, decrypting the phone only now; it raises
+    ``Gone`` or ``Undecryptable`` for a notice that can never be sent (dead at once).
+    Commits after each claim and each result; logs ids and kinds, never phone or text.
+    """
+    at = _naive(now)
+
+    def due() -> Any:
+        return or_(
+            (model.status == PENDING) & (model.next_attempt_at <= at),
+            (model.status == SENDING) & (model.lease_until < at),
+        )
+
+    ids = list(session.scalars(select(model.id).where(due()).order_by(model.id).limit(limit)))
     session.commit()
     counts = {"sent": 0, "failed": 0, "dead": 0, "skipped": 0}
-    for notice_id in due:
+    for notice_id in ids:
         claimed = session.execute(
-            update(Notice)
-            .where(
-                Notice.id == notice_id,
-                or_(
-                    (Notice.status == PENDING) & (Notice.next_attempt_at <= at),
-                    (Notice.status == SENDING) & (Notice.lease_until < at),
-                ),
-            )
-            .values(status=SENDING, lease_until=at + LEASE, attempts=Notice.attempts + 1)
+            update(model)
+            .where(model.id == notice_id, due())
+            .values(status=SENDING, lease_until=at + LEASE, attempts=model.attempts + 1)
         )
         session.commit()
         if not claimed.rowcount:  # type: ignore[attr-defined]
             counts["skipped"] += 1  # another notifier has it
             continue
-        notice = session.get(Notice, notice_id)
+        notice: Queued | None = session.get(model, notice_id)
         assert notice is not None
-        booking = session.get(bk.Booking, notice.booking_id)
         try:
-            if booking is None or not booking.phone_enc:
-                raise SendError("no phone")  # purged: nobody to tell
-            out = Outgoing(
-                key=f"onetrip-notice-{notice.id}",
-                kind=notice.kind,
-                reference=booking.reference,
-                phone=bk.decrypt(service, booking, "phone_enc"),
-                text=text_of(notice.kind, booking.reference, json.loads(notice.params_json)),
-            )
-            sender.send(out)
+            sender.send(outgoing(notice))
         except Exception as err:  # any sender failure is retried, never lost
-            # A phone no data key opens (「无法解密」) will not open on a retry either.
-            dead = (
-                notice.attempts >= MAX_ATTEMPTS
-                or booking is None
-                or not booking.phone_enc
-                or isinstance(err, Undecryptable)
-            )
+            # Nobody to tell, or a phone no data key opens (「无法解密」): a retry will not help.
+            dead = notice.attempts >= MAX_ATTEMPTS or isinstance(err, Gone | Undecryptable)
             notice.status = DEAD if dead else PENDING
             notice.next_attempt_at = at + backoff(notice.attempts)
             notice.lease_until = None
             notice.last_error = type(err).__name__[:200]
             session.commit()
             counts["dead" if dead else "failed"] += 1
-            log.warning("notice %s (%s) failed: %s", notice.id, notice.kind, type(err).__name__)
+            log.warning("%s %s (%s) failed: %s", what, notice.id, notice.kind, type(err).__name__)
             continue
         notice.status = SENT
         notice.sent_at = _naive(clock() if clock else now)

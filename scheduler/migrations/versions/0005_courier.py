@@ -164,16 +164,26 @@ def upgrade() -> None:
     op.create_table(
         "courier_notices",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_key", sa.String(length=120), nullable=False),
         sa.Column("certificate_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=12), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
+        sa.Column("lease_until", sa.DateTime(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.Column("last_error", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["certificate_id"],
             ["courier_certificates.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_key"),
+    )
+    op.create_index(
+        "ix_courier_notices_due", "courier_notices", ["status", "next_attempt_at"], unique=False
     )
     op.create_index(
         op.f("ix_courier_notices_certificate_id"),
@@ -235,6 +245,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_courier_parcels_batch_id"), table_name="courier_parcels")
     op.drop_table("courier_parcels")
     op.drop_index(op.f("ix_courier_notices_certificate_id"), table_name="courier_notices")
+    op.drop_index("ix_courier_notices_due", table_name="courier_notices")
     op.drop_table("courier_notices")
     op.drop_index(op.f("ix_courier_events_certificate_id"), table_name="courier_events")
     op.drop_index(op.f("ix_courier_events_batch_id"), table_name="courier_events")
