@@ -72,15 +72,12 @@ def gcj(lat: float, lon: float) -> tuple[float, float]:
     return p.lat, p.lon
 
 
-def draw_map(
-    townships: Sequence[Any], problem: dict[str, Any], plan: dict[str, Any], clerk_order: list[str]
-) -> dict[str, Any]:
-    """Shapes of the map: the outline, township dots and names, each route as a polyline
-    with numbered stops, the unassigned visits as hollow marks."""
-    visits = {v["id"]: gcj(v["lat"], v["lon"]) for v in problem["visits"]}
-    depot = gcj(*problem["clerks"][0]["start"]) if problem["clerks"] else None
-    base = [(t.lat, t.lon) for t in townships] + list(visits.values())
-    proj = projection(base)
+def county_base(
+    townships: Sequence[Any], points: Sequence[tuple[float, float]]
+) -> tuple[Projection, list[tuple[str, float, float]], str]:
+    """The map's ground: a projection fitting the townships and `points` (GCJ-02), the
+    township dots and names, and the county's outline (their hull, grown a little)."""
+    proj = projection([(t.lat, t.lon) for t in townships] + list(points))
     town_xy = [(t.name, *proj.xy(t.lat, t.lon)) for t in townships]
     outline = hull([(x, y) for _, x, y in town_xy])
     # Grow the hull a little around its centre so edge townships sit inside the outline.
@@ -90,6 +87,17 @@ def draw_map(
         outline = [
             (round(cx + (x - cx) * 1.12, 1), round(cy + (y - cy) * 1.12, 1)) for x, y in outline
         ]
+    return proj, town_xy, " ".join(f"{x},{y}" for x, y in outline)
+
+
+def draw_map(
+    townships: Sequence[Any], problem: dict[str, Any], plan: dict[str, Any], clerk_order: list[str]
+) -> dict[str, Any]:
+    """Shapes of the map: the outline, township dots and names, each route as a polyline
+    with numbered stops, the unassigned visits as hollow marks."""
+    visits = {v["id"]: gcj(v["lat"], v["lon"]) for v in problem["visits"]}
+    depot = gcj(*problem["clerks"][0]["start"]) if problem["clerks"] else None
+    proj, town_xy, outline = county_base(townships, list(visits.values()))
     routes = []
     for r in plan["routes"]:
         k = clerk_order.index(r["clerk_id"]) if r["clerk_id"] in clerk_order else 0
@@ -119,11 +127,43 @@ def draw_map(
     return {
         "w": MAP_W,
         "h": MAP_H,
-        "outline": " ".join(f"{x},{y}" for x, y in outline),
+        "outline": outline,
         "towns": town_xy,
         "depot": proj.xy(*depot) if depot else None,
         "routes": routes,
+        "pickups": [],
         "unassigned": unassigned,
+    }
+
+
+def draw_run(
+    townships: Sequence[Any], depot: tuple[float, float], stops: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """A courier run on the plans' map: from the depot through its pickups (squares) and
+    numbered deliveries and back. `depot` and each stop's `lat`/`lon` are GCJ-02."""
+    points = [depot] + [(s["lat"], s["lon"]) for s in stops]
+    proj, town_xy, outline = county_base(townships, points)
+    line = [proj.xy(*depot)]
+    delivered: list[dict[str, Any]] = []
+    pickups: list[tuple[float, float]] = []
+    for s in stops:
+        x, y = proj.xy(s["lat"], s["lon"])
+        line.append((x, y))
+        if s.get("kind") == "pickup":
+            pickups.append((x, y))
+        else:
+            delivered.append({"n": len(delivered) + 1, "x": x, "y": y})
+    line.append(proj.xy(*depot))
+    route = {"colour": colour(0), "points": " ".join(f"{x},{y}" for x, y in line)}
+    return {
+        "w": MAP_W,
+        "h": MAP_H,
+        "outline": outline,
+        "towns": town_xy,
+        "depot": proj.xy(*depot),
+        "routes": [route | {"stops": delivered}],
+        "pickups": pickups,
+        "unassigned": [],
     }
 
 

@@ -48,7 +48,7 @@ from scheduler.courier.models import (
 from scheduler.courier.settings import CourierSettings, Workdays
 from scheduler.protect import Protector
 from scheduler.settings import TZ
-from scheduler.web import csrf, db_session, ot
+from scheduler.web import board, csrf, db_session, ot
 from scheduler.web.auth import login_required
 from scheduler.web.clock import utcnow
 
@@ -300,52 +300,19 @@ def batch(batch_id: int) -> Any:
             **{k: t.name for k, t in st.catalog.townships.items()},
             **{k: o.name for k, o in st.catalog.offices.items()},
         },
-        route_svg=_route_svg(st, stops),
+        route_map=_route_map(st, stops),
         reasons=delivery.RETURN_REASONS_ZH,
     )
 
 
-def _route_svg(st: CourierState, stops: list[dict[str, Any]]) -> str:
-    """The run on a small map: depot, pickups (squares), deliveries (numbered circles)."""
+def _route_map(st: CourierState, stops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run on the same map as the route plans (county outline, township points)."""
     if not stops:
-        return ""
+        return None
     from scheduler.courier.cutoff import office_point
 
     depot = office_point(st.catalog, st.settings.depot_office)
-    pts = (
-        [(depot.lat, depot.lon)] + [(s["lat"], s["lon"]) for s in stops] + [(depot.lat, depot.lon)]
-    )
-    lats, lons = [p[0] for p in pts], [p[1] for p in pts]
-    span = max(max(lats) - min(lats), max(lons) - min(lons), 0.01)
-    w = h = 300
-
-    def xy(lat: float, lon: float) -> tuple[float, float]:
-        return (
-            round(20 + (lon - min(lons)) / span * (w - 40), 1),
-            round(h - 20 - (lat - min(lats)) / span * (h - 40), 1),
-        )
-
-    line = " ".join(f"{x},{y}" for x, y in (xy(*p) for p in pts))
-    marks = []
-    dx, dy = xy(depot.lat, depot.lon)
-    marks.append(f'<rect x="{dx - 6}" y="{dy - 6}" width="12" height="12" fill="#c81e1e"/>')
-    n = 0
-    for s in stops:
-        x, y = xy(s["lat"], s["lon"])
-        if s["kind"] == "pickup":
-            marks.append(f'<rect x="{x - 5}" y="{y - 5}" width="10" height="10" fill="#b45309"/>')
-        else:
-            n += 1
-            marks.append(
-                f'<circle cx="{x}" cy="{y}" r="9" fill="#2e5aa8"/>'
-                f'<text x="{x}" y="{y + 4}" font-size="11" fill="#fff" '
-                f'text-anchor="middle">{n}</text>'
-            )
-    return (
-        f'<svg viewBox="0 0 {w} {h}" width="100%" class="route-map" role="img" '
-        f'aria-label="派送路线"><polyline points="{line}" fill="none" stroke="#2e5aa8" '
-        f'stroke-width="2"/>{"".join(marks)}</svg>'
-    )
+    return board.draw_run(list(st.catalog.townships.values()), (depot.lat, depot.lon), stops)
 
 
 @bp.get("/batches/<int:batch_id>/manifest")

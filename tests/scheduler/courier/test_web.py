@@ -30,6 +30,7 @@ from scheduler.courier.cutoff import run_cutoff
 from scheduler.courier.models import Batch, BatchKind, Certificate, CertStatus, Parcel, Validity
 from scheduler.demo import add_staff
 from scheduler.settings import TZ
+from scheduler.web import ot
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -166,6 +167,18 @@ def test_manifests_are_the_same_bytes_from_stored_data(capp: Flask, cclient: Fla
     assert re.search(r"139\*{4}\d{4}", text)
     assert not re.search(r"1390578\d{4}", text)
     assert "<svg" in text and "OT1/" not in text.split("<svg")[0]
+
+
+def test_run_is_drawn_on_the_plans_county_map(capp: Flask, cclient: FlaskClient) -> None:
+    """A delivery run's page draws it on the board's map: county outline, every township."""
+    run, _ = _seed_batches(capp)
+    login(cclient, DISP)
+    body = cclient.get(f"/staff/courier/batches/{run}").get_data(as_text=True)
+    assert '<svg id="map"' in body and 'aria-label="派送路线"' in body
+    assert "<polygon" in body and "<polyline" in body
+    with capp.app_context():
+        towns = ot().service.catalog.townships.values()
+    assert all(f">{t.name}</text>" in body for t in towns)
 
 
 def test_batch_page_dispatch_tracking_and_return(capp: Flask, cclient: FlaskClient) -> None:
