@@ -89,6 +89,7 @@ PAGES: dict[str, tuple[str, Callable[[str], str]]] = {
     "board-empty": ("dispatch1", lambda d: f"/staff/plans/{_empty_day(d)}"),
     "board-index": ("dispatch1", lambda d: "/staff/plans/"),
     "my-day": ("clerk1", lambda d: f"/staff/my-day?date={d}"),
+    "my-day-open": ("clerk1", lambda d: f"/staff/my-day?date={d}"),
     "my-day-empty": ("clerk1", lambda d: f"/staff/my-day?date={_empty_day(d)}"),
     "my-day-print": ("clerk1", lambda d: f"/staff/my-day/print?date={d}"),
 }
@@ -110,6 +111,9 @@ def test_ops_page_fits_320px_has_44px_targets_and_no_serious_axe_finding(
     response = page.goto(base + path(day))
     assert response is not None and response.status == 200, page.url
     page.wait_for_load_state("networkidle")
+    if name == "my-day-open":  # 需携带 and 改约 unfolded: the move form's controls too
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert page.locator("main select[name=slot]").first.is_visible()
     if name == "board-compare":
         assert page.locator("h2#compare").is_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -98,6 +98,15 @@ def _delivery(page: Any, s: Served) -> None:
     assert "寄递状态" in page.inner_text("main")
 
 
+def _import_errors(page: Any, s: Served) -> None:
+    _staff("window1", lambda s: "/staff/courier/import")(page, s)
+    csv = "case_no,holder\nQY1,吴秀英\n".encode()
+    page.set_input_files("[name=file]", {"name": "bad.csv", "mimeType": "text/csv", "buffer": csv})
+    page.click("form[enctype] button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("main .error").count() == 1
+
+
 PAGES: dict[str, Callable[[Any, Served], None]] = {
     "courier-index": _staff("dispatch1", lambda s: "/staff/courier/"),
     "courier-batch-run": _staff("dispatch1", lambda s: "/staff/courier/batches/1"),
@@ -108,6 +117,7 @@ PAGES: dict[str, Callable[[Any, Served], None]] = {
     ),
     "courier-finish": _staff("window1", lambda s: "/staff/courier/finish"),
     "courier-import": _staff("window1", lambda s: "/staff/courier/import"),
+    "courier-import-errors": _import_errors,
     "verify-valid": lambda page, s: page.goto(f"{s.base}/verify/{s.token}"),
     "verify-invalid": lambda page, s: page.goto(f"{s.base}/verify/not-a-token"),
     "delivery-status": _delivery,
