@@ -159,7 +159,8 @@ def test_booking_to_published_stop_to_done(served: tuple[str, Any]) -> None:
         page.fill("input[name=reference]", reference)
         page.fill("input[name=phone_last4]", "1234")
         page.locator("form button[type=submit]").first.click()
-        assert "已上门办结" in page.content()
+        page.wait_for_url(f"{base}/booking")
+        page.locator("main", has_text="已上门办结").wait_for()  # not the half-loaded page
         assert outside == []
         assert refused == []
         ctx.close()
