@@ -126,8 +126,22 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
         "from scheduler.web import create_app\n"
         "app = create_app()\n"
         "st = app.extensions['onetrip']\n"
+        "from datetime import timedelta\n"
+        "from sqlalchemy import select\n"
+        "from scheduler.booking import add_shift\n"
+        "from scheduler.models import Clerk, Zone\n"
+        "today = datetime.now(TZ).date()\n"
         "with st.write_session() as s:\n"
-        "    load_demo(s, st.settings, datetime.now(TZ).date())\n"
+        "    load_demo(s, st.settings, today)\n"
+        # The demo puts its few clerks in some zones only: one more clerk per zone and
+        # half-day for a month, so that every township can be booked (ample capacity).
+        "    for z in list(s.scalars(select(Zone))):\n"
+        "        c = Clerk(name='bench-' + z.code, skills='')\n"
+        "        s.add(c)\n"
+        "        s.flush()\n"
+        "        for d in range(31):\n"
+        "            for h in ('am', 'pm'):\n"
+        "                add_shift(s, c.id, z.code, today + timedelta(days=d), h, 100000)\n"
         "    s.commit()\n"
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=REPO)
