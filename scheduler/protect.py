@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -38,6 +39,7 @@ _LEGACY_GCM = "g1:"
 _NONCE_BYTES = 12
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 CANNOT_DECRYPT_ZH = "无法解密"
+log = logging.getLogger(__name__)
 
 
 class Undecryptable(ValueError):
@@ -175,6 +177,22 @@ class Protector:
             kid, sep, _ = token[len(_PREFIX) :].partition(":")
             return kid if sep else None
         return "legacy" if token else None
+
+    def reveal(self, token: str | None, *, field: str, owner: str) -> str:
+        """The value for a page: "" for none, 「无法解密」 when no key opens it, with a log
+        line naming `owner` (e.g. "booking id=3") and the key id, never the value."""
+        if not token:
+            return ""
+        try:
+            return self.decrypt(token, field=field)
+        except Undecryptable as err:
+            log.warning(
+                "%s column %s cannot be decrypted (key id %s)",
+                owner,
+                field,
+                err.key_id or "unknown",
+            )
+            return CANNOT_DECRYPT_ZH
 
     def decrypt(self, token: str, *, field: str) -> str:
         """The value; `Undecryptable` when no key of the ring opens the token."""

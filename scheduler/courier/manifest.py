@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -19,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.courier.models import Batch, BatchKind, Certificate, Parcel
-from scheduler.protect import CANNOT_DECRYPT_ZH, Protector, Undecryptable
+from scheduler.protect import Protector
 from scheduler.settings import TZ
 
-log = logging.getLogger(__name__)
 CSV_HEADER = ("序号", "办件编号", "查询号", "收件人", "手机号", "地址", "件数", "内容", "运单号")
 
 
@@ -52,19 +50,9 @@ def batch_code(batch: Batch) -> str:
 def reveal(protector: Protector, cert: Certificate, column: str) -> str:
     """A decrypted column of a certificate; 「无法解密」 (and a log line naming the
     certificate and key id, never the value) when no data key opens it."""
-    token: str = getattr(cert, column)
-    if not token:
-        return ""
-    try:
-        return protector.decrypt(token, field=column)
-    except Undecryptable as err:
-        log.warning(
-            "courier certificate id=%s column %s cannot be decrypted (key id %s)",
-            cert.id,
-            column,
-            err.key_id or "unknown",
-        )
-        return CANNOT_DECRYPT_ZH
+    return protector.reveal(
+        getattr(cert, column), field=column, owner=f"courier certificate id={cert.id}"
+    )
 
 
 def address_of(catalog: Any, protector: Protector, cert: Certificate) -> str:

@@ -3,7 +3,6 @@ statuses and half-days, whether the resident can still change it, the next steps
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date, datetime
 from typing import Any
@@ -11,12 +10,9 @@ from typing import Any
 from guide.dates import date_text
 from scheduler.booking import BookingService, to_local
 from scheduler.models import HALF_DAY_ZH, STATUS_ZH, Booking, Status
-from scheduler.protect import CANNOT_DECRYPT_ZH, Protector, Undecryptable
+from scheduler.protect import Protector
 from scheduler.schemas import BookingOut
 from scheduler.settings import TZ
-
-log = logging.getLogger(__name__)
-
 
 CHANNEL_ZH = {
     "web": "网上",
@@ -124,19 +120,9 @@ def to_dict(svc: BookingService, booking: Booking, now: datetime) -> dict[str, A
 def reveal(protector: Protector, booking: Booking, column: str) -> str:
     """The decrypted value of an encrypted column; 「无法解密」 (and a log line naming the
     booking and key id, never the value) when no key opens it."""
-    token = getattr(booking, column)
-    if not token:
-        return ""
-    try:
-        return protector.decrypt(token, field=column)
-    except Undecryptable as err:
-        log.warning(
-            "booking id=%s column %s cannot be decrypted (key id %s)",
-            booking.id,
-            column,
-            err.key_id or "unknown",
-        )
-        return CANNOT_DECRYPT_ZH
+    return protector.reveal(
+        getattr(booking, column), field=column, owner=f"booking id={booking.id}"
+    )
 
 
 def day_text(value: date | str, half_day: str | None = None) -> str:
