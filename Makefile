@@ -21,12 +21,17 @@ setup: $(VENV)/.installed
 # Debian packages the tests need: chromium for the browser tests (never a downloaded
 # browser), postgresql for the booking tests, npm for axe-core (test-assets).
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_ctlcluster >/dev/null 2>&1 \
-	    || ! command -v npm >/dev/null 2>&1; then \
+	@missing=; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing="$$missing fonts-noto-cjk"; \
+	command -v pg_ctlcluster >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "Installing Debian packages:$$missing"; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    chromium fonts-noto-cjk postgresql npm >/dev/null; \
+	    $$missing >/dev/null; \
 	fi
 
 # axe-core for the accessibility browser tests, from the npm registry into build/ (never a
