@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from routing._ortools import OrToolsSolver
@@ -321,6 +323,49 @@ def test_vroom_engine_plans_breaks_and_skills(make_problem, visit, clerk, lunch_
     plan = VroomSolver(threads=1).solve(problem, FEW)
     assert check_plan(problem, plan) == []
     assert plan.served == 2 and plan.routes[0].lunch is not None
+
+
+def test_vroom_levels_fit_the_time_limit_instead_of_sharing_it(
+    make_problem, visit, clerk, monkeypatch
+) -> None:
+    """Defect 3: VROOM splits its own timeout over its search threads and cuts each short,
+    so a time limit is never handed to one high-exploration run. Level 0 runs first, then
+    only levels whose expected time (scaled from what the earlier ones took) fits what is
+    left, and every plan is checked. Searches here are real; the clock is a fake one that
+    advances by each level's modelled cost, so no wall time is asserted."""
+    from routing import _vroom
+    from routing._vroom import LEVEL_COST, VroomSolver
+
+    visits = [visit(f"v{i}", i % 5, windows=(TimeWindow(9 * H, 16 * H),)) for i in range(6)]
+    problem = make_problem(visits, [clerk("k1"), clerk("k2")])
+    clock = [0.0]
+    calls: list[tuple[int, float | None, float]] = []
+    real_run = VroomSolver._run
+
+    def run(self, problem, params, presolved, level, timeout_s):  # type: ignore[no-untyped-def]
+        calls.append((level, timeout_s, clock[0]))
+        plan = real_run(self, problem, params, presolved, level, None)
+        clock[0] += LEVEL_COST[level]  # one time unit for level 0
+        return plan
+
+    monkeypatch.setattr(VroomSolver, "_run", run)
+    monkeypatch.setattr(_vroom.time, "monotonic", lambda: clock[0])
+    limit = 10.0
+    plan = VroomSolver(threads=2).solve(problem, replace(FEW, time_limit_s=limit))
+
+    assert check_plan(problem, plan) == [] and plan.served == 6
+    levels = [level for level, _, _ in calls]
+    assert levels[0] == 0, "the first search is the cheapest level, not the highest"
+    assert levels == [0, 3], levels  # 1 unit, then the highest level costing <= 9 units
+    for level, timeout_s, at in calls:
+        assert at + LEVEL_COST[level] <= limit, (level, at)  # chosen to finish in time
+        assert timeout_s is not None and timeout_s >= limit - at - 1e-9  # a safety net only
+    assert clock[0] <= limit
+
+    # Without a time limit: one search at the configured level, no timeout.
+    calls.clear()
+    VroomSolver(exploration_level=4, threads=2).solve(problem, replace(FEW, time_limit_s=None))
+    assert [(level, timeout_s) for level, timeout_s, _ in calls] == [(4, None)]
 
 
 SMALL_VRPLIB = """NAME : TINY
