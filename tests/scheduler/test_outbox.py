@@ -150,3 +150,39 @@ def test_a_phone_no_data_key_opens_is_dead_at_once(booked: Any, service: Any) ->
         assert counts["dead"] == 2 and sender.sent == []
         assert {n.status for n in s.scalars(select(Notice))} == {DEAD}
         assert {n.attempts for n in s.scalars(select(Notice))} == {1}
+
+
+class Killed(BaseException):
+    """The notifier process dying right after the gateway took the notice."""
+
+
+def test_a_resend_after_a_crash_or_a_failure_carries_the_same_idempotency_key(
+    booked: Any, service: Any
+) -> None:
+    """The gateway can drop the duplicate: the key a notice is sent with never changes,
+    whether the first try failed or the process died between the send and the mark."""
+    keys: list[str] = []
+
+    class SentThenKilled:
+        def send(self, notice: outbox.Outgoing) -> None:
+            keys.append(notice.key)
+            raise Killed
+
+    with booked() as s:
+        outbox.scan(s, service, now=NOW)
+        s.commit()
+        failing = Recorder(fail=2)
+        outbox.drain(s, failing, service, now=NOW)  # both fail, backed off
+        with pytest.raises(Killed):
+            outbox.drain(s, SentThenKilled(), service, now=NOW + timedelta(minutes=2))
+        s.rollback()
+        # The killed notice stays claimed until its lease runs out (the other one goes).
+        other = Recorder()
+        assert outbox.drain(s, other, service, now=NOW + timedelta(minutes=3))["sent"] == 1
+        assert other.sent[0].key != keys[0]
+        again = Recorder()
+        assert outbox.drain(s, again, service, now=NOW + timedelta(minutes=8))["sent"] == 1
+        ids = sorted(n.id for n in s.scalars(select(Notice)))
+        assert {n.status for n in s.scalars(select(Notice))} == {SENT}
+    assert keys == [f"onetrip-notice-{ids[0]}"]
+    assert [n.key for n in again.sent] == keys
