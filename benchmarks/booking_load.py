@@ -107,7 +107,8 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
     """Migrate, load demo data with ample capacity; return the app's environment."""
     settings = workdir / "bench.toml"
     settings.write_text(
-        "visits_per_clerk_half_day = 100000\nlookup_rate = [100000000, 1]\n"
+        'capacity = "per_clerk"\nvisits_per_clerk_half_day = 100000\n'
+        "lookup_rate = [100000000, 1]\n"
         "write_rate = [100000000, 1]\n",
         encoding="utf-8",
     )
@@ -128,7 +129,6 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
         "st = app.extensions['onetrip']\n"
         "from datetime import timedelta\n"
         "from sqlalchemy import select\n"
-        "from scheduler.booking import add_shift\n"
         "from scheduler.models import Clerk, Zone\n"
         "today = datetime.now(TZ).date()\n"
         "with st.write_session() as s:\n"
@@ -141,7 +141,7 @@ def prepare(url: str, workdir: Path) -> dict[str, str]:
         "        s.flush()\n"
         "        for d in range(31):\n"
         "            for h in ('am', 'pm'):\n"
-        "                add_shift(s, c.id, z.code, today + timedelta(days=d), h, 100000)\n"
+        "                st.service.add_shift(s, c.id, z.code, today + timedelta(days=d), h)\n"
         "    s.commit()\n"
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=REPO)

@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT / "site"))
 
 from guide.catalog import load  # noqa: E402
 from scheduler import db  # noqa: E402
-from scheduler.booking import BookingService, add_shift, ensure_zones  # noqa: E402
+from scheduler.booking import BookingService, ensure_zones  # noqa: E402
 from scheduler.models import Clerk  # noqa: E402
 from scheduler.planning import service as planning  # noqa: E402
+from scheduler.planning.capacity import PlanCapacity  # noqa: E402
 from scheduler.planning.demo import load_bookings  # noqa: E402
 from scheduler.planning.models import Adjustment, PlanVersion  # noqa: E402
 from scheduler.protect import Keyring, Protector  # noqa: E402
@@ -64,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, write = db.session_factories(engine)
     catalog = load()
     settings = BookingSettings.from_mapping({"horizon_days": 30})
-    service = BookingService(catalog, settings, Protector(Keyring.generate()))
+    # The booking service as the app builds it: the plan-aware capacity rule decides
+    # what is accepted (the slot and skill guards), nothing is pre-checked here.
+    service = BookingService(
+        catalog, settings, Protector(Keyring.generate()), capacity_rule=PlanCapacity(catalog)
+    )
     calendar = WorkCalendar()
     days = calendar.working_days_between(args.start, args.start + timedelta(days=40))[: args.days]
     now = datetime.combine(
@@ -81,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, day in enumerate(days):
             for h, half in enumerate(("am", "pm")):
                 for k, c in enumerate(clerks):
-                    add_shift(s, c.id, zones[(k + n + h) % len(zones)], day, half, 0)
+                    service.add_shift(s, c.id, zones[(k + n + h) % len(zones)], day, half)
         made = load_bookings(
             s, service, QINGYUAN_ZONES, days, now=now, seed=args.seed, per_day=(lo, hi)
         )

@@ -89,7 +89,7 @@ def _rotate_keys() -> int:
 
 def _admin(args: argparse.Namespace) -> int:
     from scheduler import accounts
-    from scheduler.booking import add_shift, ensure_zones, purge_finished, purge_idempotency
+    from scheduler.booking import ensure_zones, purge_finished, purge_idempotency
     from scheduler.booking.keys import reencrypt
     from scheduler.courier import keys as courier_keys
     from scheduler.db import upgrade
@@ -112,14 +112,7 @@ def _admin(args: argparse.Namespace) -> int:
             session.flush()
             print(f"clerk {c.id}: {c.name}")
         elif args.command == "add-shift":
-            add_shift(
-                session,
-                args.clerk_id,
-                args.zone,
-                args.date,
-                args.half_day,
-                state.settings.visits_per_clerk_half_day,
-            )
+            state.service.add_shift(session, args.clerk_id, args.zone, args.date, args.half_day)
             print(f"shift added: clerk {args.clerk_id}, {args.zone}, {args.date} {args.half_day}")
         elif args.command == "purge":
             now = datetime.now(UTC)
@@ -267,7 +260,12 @@ def _load_demo(app: object) -> None:
 
     state: OneTrip = app.extensions["onetrip"]  # type: ignore[attr-defined]
     with state.write_session() as session:
-        accounts = load_demo(session, state.settings, datetime.now(TZ).date())
+        accounts = load_demo(
+            session,
+            state.settings,
+            datetime.now(TZ).date(),
+            capacity_rule=state.service.capacity_rule,
+        )
         from scheduler.planning.demo import load_operations
 
         summary = load_operations(session, state, datetime.now(UTC))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from scheduler.accounts import add_staff
-from scheduler.booking import add_shift, ensure_zones
+from scheduler.booking import CapacityRule, PerClerk, add_shift, ensure_zones
 from scheduler.models import HALF_DAYS, Clerk
 from scheduler.settings import QINGYUAN_ZONES, BookingSettings
 
@@ -41,9 +41,12 @@ def load_demo(
     *,
     zones: Any = QINGYUAN_ZONES,
     passwords: dict[str, str] | None = None,
+    capacity_rule: CapacityRule | None = None,
 ) -> list[Account]:
-    """Zones, five clerks, shifts on working days over the horizon, four staff accounts
+    """Zones, five clerks, shifts on working days over the horizon (the slots' places
+    from ``capacity_rule``, by default a flat number per clerk), four staff accounts
     (window, clerk, dispatcher, admin)."""
+    rule = capacity_rule or PerClerk(settings.visits_per_clerk_half_day)
     ensure_zones(session, settings.zones or zones)
     zone_codes = [z.code for z in settings.zones or zones]
     clerks = []
@@ -60,7 +63,7 @@ def load_demo(
             # Each clerk covers one zone per half-day, rotating so every zone is served.
             for i, clerk in enumerate(clerks):
                 zone = zone_codes[(i + offset + half_index) % len(zone_codes)]
-                add_shift(session, clerk.id, zone, day, half, settings.visits_per_clerk_half_day)
+                add_shift(session, clerk.id, zone, day, half, rule)
     passwords = passwords or {}
     accounts = [
         Account(

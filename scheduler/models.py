@@ -102,6 +102,22 @@ class Slot(Base):
     booked: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SlotSkill(Base):
+    """Of a slot's places, how many visits needing one skill the clerks on shift can make.
+
+    A skill without a row is not bounded beyond the slot; a row with 0 refuses the skill.
+    The places taken are counted from the bookings, under the slot row's lock (see
+    `scheduler.booking.capacity.take_place`), so nothing here can drift."""
+
+    __tablename__ = "slot_skills"
+    __table_args__ = (CheckConstraint("capacity >= 0", name="skill_capacity_not_negative"),)
+    slot_id: Mapped[int] = mapped_column(
+        ForeignKey("slots.id", ondelete="CASCADE"), primary_key=True
+    )
+    skill: Mapped[str] = mapped_column(String(40), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -63,6 +63,10 @@ class BookingSettings:
     horizon_days: int = 14
     # A date can be booked, cancelled or moved until this time on the day before (Shanghai).
     cutoff: time = time(17, 0)
+    # Where a slot's places come from: "plan" — what the clerks on shift can actually
+    # make, per skill, with travel (scheduler.planning.capacity); "per_clerk" — a flat
+    # visits_per_clerk_half_day per clerk on shift.
+    capacity: str = "plan"
     visits_per_clerk_half_day: int = 3
     max_body_bytes: int = 16 * 1024
     lookup_rate: tuple[int, int] = (20, 60)  # requests per seconds, per client address
@@ -118,6 +122,13 @@ class BookingSettings:
                 updates[key] = int(data[key])
                 if key in _AT_LEAST_ONE and updates[key] < 1:
                     raise ValueError(f"booking setting {key} must be at least 1")
+        if "capacity" in data:
+            if data["capacity"] not in CAPACITY_RULES:
+                raise ValueError(
+                    f"booking setting capacity must be one of {', '.join(CAPACITY_RULES)}, "
+                    f"not {data['capacity']!r}"
+                )
+            updates["capacity"] = str(data["capacity"])
         if "cutoff" in data:
             updates["cutoff"] = _clock(data["cutoff"])
         if "visit_hours" in data:
@@ -145,6 +156,7 @@ def _clock(raw: Any) -> time:
     return time(int(hh), int(mm))
 
 
+CAPACITY_RULES = ("plan", "per_clerk")
 _AT_LEAST_ONE = {
     "lookup_failures_allowed",
     "lookup_lockout_minutes",
@@ -155,6 +167,7 @@ _KEYS = {
     "eligibility",
     "horizon_days",
     "cutoff",
+    "capacity",
     "visits_per_clerk_half_day",
     "max_body_bytes",
     "lookup_rate",

@@ -7,7 +7,7 @@ Where each rule lives:
 | `intake` | pure field checks of a request (ID number, phones, text without hidden characters) |
 | `eligibility` | who qualifies (the county's rules), the nearest office for who does not |
 | `dates` | cut-off, bookable range, visit hours of a half-day, stored/shown times |
-| `capacity` | places per zone and half-day: the guarded UPDATE, shifts, zones |
+| `capacity` | places per zone, half-day and skill: the guarded UPDATE, the rule, shifts |
 | `operations` | create, cancel, move, confirm, schedule, finish |
 | `lookup` | a resident's look-up and its lock-out; staff search and lists |
 | `audit` | the actor and the event trail |
@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from scheduler.booking.audit import RESIDENT_WEB, SYSTEM, Actor
 from scheduler.booking.capacity import (
+    CapacityRule,
     Db,
+    PerClerk,
+    Places,
     SlotView,
     add_shift,
     ensure_zones,
-    sync_capacity,
+    sync_day,
 )
 from scheduler.booking.dates import local_date, to_local, utc_naive
 from scheduler.booking.lookup import NOT_FOUND_ZH, WrongPhoneSuffix, by_reference
@@ -55,7 +58,10 @@ __all__ = [
     "UNIQUE_REFERENCE",
     "Actor",
     "BookingService",
+    "CapacityRule",
     "Db",
+    "PerClerk",
+    "Places",
     "SlotView",
     "WrongPhoneSuffix",
     "add_shift",
@@ -71,7 +77,7 @@ __all__ = [
     "purge_finished",
     "purge_idempotency",
     "schedule",
-    "sync_capacity",
+    "sync_day",
     "to_local",
     "utc_naive",
 ]

@@ -3,21 +3,41 @@
 `booked < capacity` inside one conditional UPDATE is the guard against overbooking
 under any concurrency, on SQLite and PostgreSQL alike (no SELECT … FOR UPDATE, which
 SQLAlchemy drops on SQLite).
+
+What `capacity` is comes from a `CapacityRule`, recomputed for the whole date whenever
+what it depends on changes (a shift added, a clerk marked absent, the demo): `PerClerk`
+(a flat number per clerk on shift) here, or the plan-aware rule of
+`scheduler.planning.capacity` (visits the clerks on shift can actually make, per skill,
+with travel), injected where the service is built — booking does not import planning.
+A skill-aware rule also stores, per slot, how many visits needing each skill fit
+(`SlotSkill`); a booking needing a skill then counts the slot's bookings of that skill
+while it holds the slot row's lock (taken by the guarded UPDATE), so two bookers of one
+slot are serialised and neither bound can be overrun.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.booking.dates import first_bookable, last_bookable, local_date
 from scheduler.errors import InvalidField, SlotFull
-from scheduler.models import HALF_DAY_ZH, Clerk, Shift, Slot, Zone, ZoneTown
+from scheduler.models import (
+    HALF_DAY_ZH,
+    HOLDING,
+    Booking,
+    Clerk,
+    Shift,
+    Slot,
+    SlotSkill,
+    Zone,
+    ZoneTown,
+)
 from scheduler.settings import BookingSettings
 from scheduler.settings import Zone as ZoneSetting
 
@@ -25,6 +45,94 @@ from scheduler.settings import Zone as ZoneSetting
 # API, which needs no unit of work); what it uses, both offer.
 Db = Session | Connection
 SLOTS: Table = Slot.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """What a slot may promise: ``total`` visits, of which at most ``per_skill[s]`` need
+    skill ``s`` (a skill not listed is bounded by the total only)."""
+
+    total: int
+    per_skill: Mapping[str, int] = field(default_factory=dict)
+
+
+class CapacityRule(Protocol):
+    """Decides the places of every slot of a date (zone, half-day) from the shifts."""
+
+    @property
+    def skill_aware(self) -> bool:
+        """Whether `places` bounds visits per skill (then bookings needing a skill are
+        checked against `SlotSkill` too)."""
+        ...
+
+    def places(self, session: Session, day: date) -> Mapping[tuple[str, str], Places]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PerClerk:
+    """A flat number of places per active clerk on shift; no bound per skill."""
+
+    per_clerk: int
+
+    @property
+    def skill_aware(self) -> bool:
+        return False
+
+    def places(self, session: Session, day: date) -> dict[tuple[str, str], Places]:
+        rows = session.execute(
+            select(Shift.zone_code, Shift.half_day, func.count())
+            .join(Clerk, Clerk.id == Shift.clerk_id)
+            .where(Shift.date == day, Clerk.active)
+            .group_by(Shift.zone_code, Shift.half_day)
+        ).all()
+        return {(str(z), str(h)): Places(int(n) * self.per_clerk) for z, h, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class SkillNeed:
+    """A booking's skill and every item that needs it (whose bookings share its places)."""
+
+    skill: str
+    items: tuple[str, ...]
+
+
+def skill_need(catalog: Any, item_code: str) -> SkillNeed | None:
+    item = catalog.items.get(item_code)
+    skill = item.home_visit.skill if item is not None else None
+    if not skill:
+        return None
+    items = tuple(sorted(c for c, i in catalog.items.items() if i.home_visit.skill == skill))
+    return SkillNeed(skill, items)
+
+
+def skill_rooms(db: Db, slot_ids: Sequence[int], need: SkillNeed) -> dict[int, int]:
+    """Places left for the skill in each slot that bounds it (slots without a bound are
+    left out). Exact only while the slot row is locked (see the module docstring)."""
+    if not slot_ids:
+        return {}
+    caps = {
+        int(sid): int(cap)
+        for sid, cap in db.execute(
+            select(SlotSkill.slot_id, SlotSkill.capacity).where(
+                SlotSkill.slot_id.in_(slot_ids), SlotSkill.skill == need.skill
+            )
+        )
+    }
+    if not caps:
+        return {}
+    taken = {
+        int(sid): int(n)
+        for sid, n in db.execute(
+            select(Booking.slot_id, func.count())
+            .where(
+                Booking.slot_id.in_(list(caps)),
+                Booking.status.in_(HOLDING),
+                Booking.item_code.in_(need.items),
+            )
+            .group_by(Booking.slot_id)
+        )
+    }
+    return {sid: max(cap - taken.get(sid, 0), 0) for sid, cap in caps.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,29 +177,49 @@ def slots(
     now: datetime,
     *,
     staff: bool = False,
+    need: SkillNeed | None = None,
 ) -> list[SlotView]:
-    """Half-days of the township's zone over the horizon that have clerks on shift."""
+    """Half-days of the township's zone over the horizon that have clerks on shift; with
+    ``need``, the places left are those for a visit needing that skill."""
     zone = zone_of(session, town_code)
     first = local_date(now) if staff else first_bookable(settings, now)
-    rows = session.scalars(
-        select(Slot)
-        .where(
-            Slot.zone_code == zone,
-            Slot.date >= first,
-            Slot.date <= last_bookable(settings, now),
-            Slot.capacity > 0,
+    rows = list(
+        session.scalars(
+            select(Slot)
+            .where(
+                Slot.zone_code == zone,
+                Slot.date >= first,
+                Slot.date <= last_bookable(settings, now),
+                Slot.capacity > 0,
+            )
+            .order_by(Slot.date, Slot.half_day)
         )
-        .order_by(Slot.date, Slot.half_day)
     )
-    return [SlotView(s.date, s.half_day, s.capacity, max(s.capacity - s.booked, 0)) for s in rows]
+    rooms = skill_rooms(session, [s.id for s in rows], need) if need else {}
+    return [
+        SlotView(
+            s.date,
+            s.half_day,
+            s.capacity,
+            min(max(s.capacity - s.booked, 0), rooms.get(s.id, s.capacity)),
+        )
+        for s in rows
+    ]
 
 
 def alternatives(
-    db: Db, settings: BookingSettings, zone: str, after: date, half_day: str, now: datetime
+    db: Db,
+    settings: BookingSettings,
+    zone: str,
+    after: date,
+    half_day: str,
+    now: datetime,
+    need: SkillNeed | None = None,
 ) -> list[SlotView]:
-    """Half-days with room in the zone after the requested one, earliest first."""
+    """Half-days with room in the zone after the requested one (room for the skill, with
+    ``need``), earliest first."""
     rows = db.execute(
-        select(Slot.date, Slot.half_day, Slot.capacity, Slot.booked)
+        select(Slot.id, Slot.date, Slot.half_day, Slot.capacity, Slot.booked)
         .where(
             Slot.zone_code == zone,
             Slot.date >= first_bookable(settings, now),
@@ -100,16 +228,29 @@ def alternatives(
             or_(Slot.date > after, and_(Slot.date == after, Slot.half_day > half_day)),
         )
         .order_by(Slot.date, Slot.half_day)
-        .limit(settings.alternatives)
-    )
-    return [SlotView(r.date, r.half_day, r.capacity, r.capacity - r.booked) for r in rows]
+    ).all()
+    rooms = skill_rooms(db, [r.id for r in rows], need) if need else {}
+    out = []
+    for r in rows:
+        left = min(r.capacity - r.booked, rooms.get(r.id, r.capacity))
+        if left > 0:
+            out.append(SlotView(r.date, r.half_day, r.capacity, left))
+        if len(out) == settings.alternatives:
+            break
+    return out
 
 
 def full(
-    db: Db, settings: BookingSettings, zone: str, day: date, half_day: str, now: datetime
+    db: Db,
+    settings: BookingSettings,
+    zone: str,
+    day: date,
+    half_day: str,
+    now: datetime,
+    need: SkillNeed | None = None,
 ) -> SlotFull:
     """The answer to a request for a half-day without room: the next ones with room."""
-    alts = alternatives(db, settings, zone, day, half_day, now)
+    alts = alternatives(db, settings, zone, day, half_day, now, need)
     return SlotFull(
         "所选时段已约满，请改选其他日期。" if alts else "近期上门名额已约满，请拨打12345登记。",
         field="date",
@@ -157,18 +298,28 @@ def take_place(
     *,
     zone: str | None = None,
     town: str | None = None,
+    need: SkillNeed | None = None,
 ) -> tuple[int, str]:
     """Atomically take one place in the zone (given, or the township's); (slot id, zone).
-    SlotFull (with alternatives) when there is none."""
+    SlotFull (with alternatives) when there is none.
+
+    With ``need``, the slot must also have room for the skill: counted after the guarded
+    UPDATE, which holds the slot row until the caller's transaction ends (so run it in
+    one — not on an autocommit connection); when there is none the place is given back.
+    """
     stmt = _TAKE_IN_ZONE if zone is not None else _TAKE_IN_TOWN
     params = {"zone_": zone, "town_": town, "day_": day, "half_": half_day}
     row = db.execute(stmt, params).first()
     if row is not None:
-        return int(row[0]), str(row[1])
+        slot_id, zone = int(row[0]), str(row[1])
+        if need is None or skill_rooms(db, [slot_id], need).get(slot_id, 1) > 0:
+            return slot_id, zone
+        release_place(db, slot_id)
+        raise full(db, settings, zone, day, half_day, now, need)
     if zone is None:
         assert town is not None
         zone = zone_of(db, town)  # raises when the township has no zone
-    raise full(db, settings, zone, day, half_day, now)
+    raise full(db, settings, zone, day, half_day, now, need)
 
 
 def release_place(db: Db, slot_id: int) -> None:
@@ -212,35 +363,39 @@ def lock_slots_in_order(
     ).all()
 
 
-def sync_capacity(session: Session, zone: str, day: date, half_day: str, per_clerk: int) -> Slot:
-    """Set a slot's capacity from the clerks on shift (creating the slot if needed)."""
-    clerks = (
-        session.scalar(
-            select(func.count())
-            .select_from(Shift)
-            .where(Shift.zone_code == zone, Shift.date == day, Shift.half_day == half_day)
-        )
-        or 0
-    )
-    slot = session.scalar(
-        select(Slot).where(Slot.zone_code == zone, Slot.date == day, Slot.half_day == half_day)
-    )
-    if slot is None:
-        slot = Slot(zone_code=zone, date=day, half_day=half_day, capacity=0, booked=0)
-        session.add(slot)
-    slot.capacity = clerks * per_clerk
+def sync_day(session: Session, day: date, rule: CapacityRule) -> dict[tuple[str, str], Slot]:
+    """Set every slot of ``day`` to the rule's places (creating slots; a slot the rule no
+    longer gives places to goes to 0). Places already taken stay taken: a slot can end
+    up with more bookings than places, and then takes no more."""
+    places = rule.places(session, day)
+    slots_ = {
+        (s.zone_code, s.half_day): s for s in session.scalars(select(Slot).where(Slot.date == day))
+    }
+    for key in sorted(places.keys() - slots_.keys()):
+        slots_[key] = Slot(zone_code=key[0], date=day, half_day=key[1], capacity=0, booked=0)
+        session.add(slots_[key])
+    for key, slot in slots_.items():
+        slot.capacity = places[key].total if key in places else 0
     session.flush()
-    return slot
+    session.execute(delete(SlotSkill).where(SlotSkill.slot_id.in_([s.id for s in slots_.values()])))
+    session.add_all(
+        SlotSkill(slot_id=slot.id, skill=skill, capacity=n)
+        for key, slot in slots_.items()
+        if key in places
+        for skill, n in sorted(places[key].per_skill.items())
+    )
+    session.flush()
+    return slots_
 
 
 def add_shift(
-    session: Session, clerk_id: int, zone: str, day: date, half_day: str, per_clerk: int
+    session: Session, clerk_id: int, zone: str, day: date, half_day: str, rule: CapacityRule
 ) -> Shift:
-    """Put a clerk on home visits in a zone for a half-day; the slot's capacity follows."""
+    """Put a clerk on home visits in a zone for a half-day; the date's capacity follows."""
     shift = Shift(clerk_id=clerk_id, zone_code=zone, date=day, half_day=half_day)
     session.add(shift)
     session.flush()
-    sync_capacity(session, zone, day, half_day, per_clerk)
+    sync_day(session, day, rule)
     return shift
 
 

@@ -5,8 +5,10 @@ UTC) and the acting person; none commits.
 
 Creating runs one statement on PostgreSQL: the guarded UPDATE that takes a place, in a
 `WITH` clause that the booking INSERT and then the event INSERT read from. A statement
-is atomic by itself, so the API runs it in autocommit (one round trip). On SQLite the
-same three steps run as three statements in the caller's write transaction.
+is atomic by itself, so the API runs it in autocommit (one round trip). On SQLite, and
+for an item whose skill the capacity rule bounds (`BookingService.one_statement`), the
+same steps run as statements in the caller's transaction, the skill counted while the
+slot row is locked.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,10 +77,13 @@ _SET_LATER = {
 }
 BOOKING_KEYS = tuple(c.key for c in BOOKINGS.columns if c.key not in _SET_LATER)
 EVENT_KEYS = tuple(c.key for c in EVENTS.columns if c.key != "id")
-# SQLite: a booking that breaks a unique rule inserts nothing and returns no id (no
-# savepoint, no IntegrityError to recover from). Without a conflict target this covers
-# every unique index, the partial one included.
-_INSERT_BOOKING = sqlite.insert(BOOKINGS).on_conflict_do_nothing().returning(BOOKINGS.c.id)
+# Inserting in steps: a booking that breaks a unique rule inserts nothing and returns no
+# id (no savepoint, no IntegrityError to recover from). Without a conflict target this
+# covers every unique index, the partial one included, in both dialects.
+_INSERT_BOOKING = {
+    "sqlite": sqlite.insert(BOOKINGS).on_conflict_do_nothing().returning(BOOKINGS.c.id),
+    "postgresql": postgresql.insert(BOOKINGS).on_conflict_do_nothing().returning(BOOKINGS.c.id),
+}
 _INSERT_EVENT = insert(EVENTS)
 
 
@@ -222,10 +227,11 @@ def create(
         "created", None, Status.PENDING, actor, now, f"{req.date} {req.half_day}"
     )
     conn = _connection_of(db)
-    if conn.dialect.name == "postgresql":
+    need = svc.need(item.code)
+    if conn.dialect.name == "postgresql" and need is None:
         booking_id = _insert_at_once(svc, conn, row, event, now)
     else:
-        booking_id = _insert_in_steps(svc, conn, row, event, now)
+        booking_id = _insert_in_steps(svc, conn, row, event, now, need)
     log.info("booking %s created channel=%s item=%s", row["reference"], actor.channel, item.code)
     return Booking(id=booking_id, lookup_failures=0, **row)
 
@@ -240,16 +246,22 @@ def _connection_of(db: Db) -> Connection:
 
 
 def _insert_in_steps(
-    svc: BookingService, conn: Connection, row: dict[str, Any], event: dict[str, Any], now: datetime
+    svc: BookingService,
+    conn: Connection,
+    row: dict[str, Any],
+    event: dict[str, Any],
+    now: datetime,
+    need: capacity.SkillNeed | None,
 ) -> int:
-    """Take a place, insert the booking (ON CONFLICT DO NOTHING), then its event; `row`
-    gets the slot, zone and reference. Run in the caller's transaction."""
+    """Take a place (with room for the skill, given a need), insert the booking (ON
+    CONFLICT DO NOTHING), then its event; `row` gets the slot, zone and reference. Run in
+    the caller's transaction."""
     row["slot_id"], row["zone_code"] = capacity.take_place(
-        conn, svc.settings, row["date"], row["half_day"], now, town=row["town_code"]
+        conn, svc.settings, row["date"], row["half_day"], now, town=row["town_code"], need=need
     )
     for _attempt in range(5):
         row["reference"] = identity.new_reference()
-        inserted = conn.execute(_INSERT_BOOKING, row).first()
+        inserted = conn.execute(_INSERT_BOOKING[conn.dialect.name], row).first()
         if inserted is not None:
             booking_id = int(inserted[0])
             conn.execute(_INSERT_EVENT, {**event, "booking_id": booking_id})
@@ -389,7 +401,13 @@ def move(
     check_date(svc.settings, day, now, staff=actor.is_staff)
     capacity.lock_slots_in_order(session, booking.zone_code, booking.slot_id, day, half_day)
     new_slot, _ = capacity.take_place(
-        session, svc.settings, day, half_day, now, zone=booking.zone_code
+        session,
+        svc.settings,
+        day,
+        half_day,
+        now,
+        zone=booking.zone_code,
+        need=svc.need(booking.item_code),
     )
     capacity.release_place(session, booking.slot_id)
     before = booking.status

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.booking import audit, capacity, dates, eligibility, lookup, operations
 from scheduler.booking.audit import RESIDENT_WEB, Actor
-from scheduler.booking.capacity import Db, SlotView
+from scheduler.booking.capacity import CapacityRule, Db, PerClerk, SkillNeed, SlotView
 from scheduler.booking.eligibility import Eligibility
 from scheduler.booking.places import Place, PlaceFinder
 from scheduler.models import Booking, Status
@@ -28,13 +28,46 @@ class BookingService:
     """
 
     def __init__(
-        self, catalog: Any, settings: BookingSettings, protector: Protector, geocoder: Any = None
+        self,
+        catalog: Any,
+        settings: BookingSettings,
+        protector: Protector,
+        geocoder: Any = None,
+        *,
+        capacity_rule: CapacityRule | None = None,
     ) -> None:
         self.catalog = catalog
         self.settings = settings
         self.protector = protector
         self.geocoder = geocoder
         self.places = PlaceFinder(catalog, geocoder)
+        # Where the places of a slot come from; the web app, the CLI and the demo inject
+        # the plan-aware rule (scheduler.planning.capacity.PlanCapacity).
+        self.capacity_rule: CapacityRule = capacity_rule or PerClerk(
+            settings.visits_per_clerk_half_day
+        )
+
+    # -- capacity -------------------------------------------------------------------------
+
+    def need(self, item_code: str) -> SkillNeed | None:
+        """The skill whose places a booking of the item takes, when the rule bounds it."""
+        if not self.capacity_rule.skill_aware:
+            return None
+        return capacity.skill_need(self.catalog, item_code)
+
+    def one_statement(self, item_code: str) -> bool:
+        """Whether creating a booking of the item is one statement on PostgreSQL (so may
+        run in autocommit); a skill bound needs a transaction."""
+        return self.need(item_code) is None
+
+    def sync_day(self, session: Session, day: date) -> None:
+        """Recompute every slot's places of the date (after shifts or absences change)."""
+        capacity.sync_day(session, day, self.capacity_rule)
+
+    def add_shift(
+        self, session: Session, clerk_id: int, zone: str, day: date, half_day: str
+    ) -> Any:
+        return capacity.add_shift(session, clerk_id, zone, day, half_day, self.capacity_rule)
 
     # -- dates and reference data ---------------------------------------------------------
 
@@ -70,15 +103,31 @@ class BookingService:
         )
 
     def slots(
-        self, session: Session, town_code: str, now: datetime, *, staff: bool = False
+        self,
+        session: Session,
+        town_code: str,
+        now: datetime,
+        *,
+        staff: bool = False,
+        item: str | None = None,
     ) -> list[SlotView]:
+        """The zone's half-days; with ``item``, the places left for that item's skill."""
         eligibility.township(self.catalog, town_code)
-        return capacity.slots(session, self.settings, town_code, now, staff=staff)
+        need = self.need(item) if item else None
+        return capacity.slots(session, self.settings, town_code, now, staff=staff, need=need)
 
     def alternatives(
-        self, db: Db, zone: str, after: date, half_day: str, now: datetime
+        self,
+        db: Db,
+        zone: str,
+        after: date,
+        half_day: str,
+        now: datetime,
+        *,
+        item: str | None = None,
     ) -> list[SlotView]:
-        return capacity.alternatives(db, self.settings, zone, after, half_day, now)
+        need = self.need(item) if item else None
+        return capacity.alternatives(db, self.settings, zone, after, half_day, now, need)
 
     def _locate(self, town_code: str, village: str) -> Place:
         return self.places.locate(town_code, village)

@@ -2,19 +2,20 @@
 zone's half-day, with travel, per skill.
 
 Booking's count guard (``Slot.booked < Slot.capacity``, atomic in SQL) stays the hard
-bound under concurrency; this module decides what ``capacity`` should be, from the
-shifts instead of a flat number per clerk:
+bound under concurrency; `PlanCapacity` is the booking service's capacity rule
+(``scheduler.booking.capacity.CapacityRule``, injected where the service is built) and
+decides what ``capacity`` and the per-skill places should be, from the shifts instead of
+a flat number per clerk:
 
 - a clerk leaves the county hall at the shift's start, drives to the zone (the mean
   drive to its township seats), makes visits of the typical duration with the zone's
   typical hop between them (mean drive between its seats, or across a township), and —
   out only that half-day — must be back by the shift's end;
 - the count per skill uses the typical duration of items needing that skill and only
-  clerks with the skill; the slot's capacity is what all clerks on shift can make.
+  clerks with the skill; the slot's capacity is what all clerks on shift can make;
+- a clerk marked absent for the date (an ``Adjustment``) counts for nothing.
 
-``sync_slots`` writes the capacities of a date (used by the demo data); the booking side
-should call ``can_accept`` (per-skill room) before it takes a place — see
-docs/operations.md.
+See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -26,13 +27,22 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routing.geo import Datum, LatLon, to_wgs84
 from routing.travel import TravelModel
+from scheduler.booking.capacity import Places
+from scheduler.models import ZoneTown
 from scheduler.planning import bookings as bk
-from scheduler.planning.service import BEGIN, SHIFT, default_travel, depot, service_s
+from scheduler.planning.service import (
+    BEGIN,
+    SHIFT,
+    adjustments,
+    default_travel,
+    depot,
+    service_s,
+)
 from scheduler.settings import Zone
 
 IN_TOWN = 0.02  # degrees: visits inside one township are a couple of km apart
@@ -135,58 +145,45 @@ def _default() -> TravelModel:
     return default_travel()
 
 
-def sync_slots(
-    session: Session,
-    day: date,
-    catalog: Any,
-    zones: Sequence[Zone],
-    travel: TravelModel | None = None,
-) -> dict[tuple[str, str], SlotCapacity]:
-    """Set every slot of ``day`` to what the clerks on shift can make (creating slots)."""
-    clerks = bk.clerk_days(session, day)
-    out = {}
-    for zone in zones:
-        for half in ("am", "pm"):
-            cap = slot_capacity(catalog, zone, half, clerks, travel)
-            slot = session.scalar(
-                select(bk.Slot).where(
-                    bk.Slot.zone_code == zone.code, bk.Slot.date == day, bk.Slot.half_day == half
-                )
-            )
-            if slot is None:
-                slot = bk.Slot(zone_code=zone.code, date=day, half_day=half, capacity=0, booked=0)
-                session.add(slot)
-            slot.capacity = cap.total
-            out[(zone.code, half)] = cap
-    session.flush()
-    return out
-
-
-def can_accept(
-    session: Session,
-    catalog: Any,
-    zone: Zone,
-    day: date,
-    half_day: str,
-    item_code: str,
-    travel: TravelModel | None = None,
-) -> bool:
-    """Whether the half-day still has room for one more visit needing the item's skill."""
-    item = catalog.items.get(item_code)
-    skill = item.home_visit.skill if item else None
-    if skill is None:
-        return True
-    cap = slot_capacity(catalog, zone, half_day, bk.clerk_days(session, day), travel)
-    skilled = [i.code for i in catalog.items.values() if i.home_visit.skill == skill]
-    taken = session.scalar(
-        select(func.count())
-        .select_from(bk.Booking)
-        .where(
-            bk.Booking.zone_code == zone.code,
-            bk.Booking.date == day,
-            bk.Booking.half_day == half_day,
-            bk.Booking.status.in_(bk.PLANNED),
-            bk.Booking.item_code.in_(skilled),
-        )
+def skills_of(catalog: Any) -> list[str]:
+    """Every skill a home-visit item needs."""
+    return sorted(
+        {i.home_visit.skill for i in catalog.items.values() if i.home_visit.skill is not None}
     )
-    return int(taken or 0) < cap.per_skill.get(skill, 0)
+
+
+class PlanCapacity:
+    """The booking service's capacity rule: the places of a date's slots are the visits
+    the clerks on shift (not absent) can make, in total and per skill (every skill of the
+    catalog gets a number, 0 where no clerk on shift has it)."""
+
+    skill_aware = True
+
+    def __init__(self, catalog: Any, travel: TravelModel | None = None) -> None:
+        self.catalog = catalog
+        self.travel = travel
+        self.skills = skills_of(catalog)
+
+    def places(self, session: Session, day: date) -> dict[tuple[str, str], Places]:
+        _, absent = adjustments(session, day)
+        clerks = bk.clerk_days(session, day, absent)
+        out = {}
+        for zone in zones(session):
+            for half in ("am", "pm"):
+                if not any(cd.zones.get(half) == zone.code for cd in clerks):
+                    continue
+                cap = slot_capacity(self.catalog, zone, half, clerks, self.travel)
+                per_skill = {s: cap.per_skill.get(s, 0) for s in self.skills}
+                out[(zone.code, half)] = Places(cap.total, per_skill)
+        return out
+
+
+def zones(session: Session) -> list[Zone]:
+    """The zones as stored (the townships each one serves)."""
+    towns: dict[str, list[str]] = {}
+    for town, zone in session.execute(
+        select(ZoneTown.town_code, ZoneTown.zone_code).order_by(ZoneTown.town_code)
+    ):
+        towns.setdefault(str(zone), []).append(str(town))
+    names = bk.zone_names(session)
+    return [Zone(code, names.get(code, code), tuple(t)) for code, t in sorted(towns.items())]

@@ -1,5 +1,5 @@
 """Demo operations data for 庆元县: two weeks of bookings through the real booking
-service, slot capacities from the shifts (``capacity``), a clerk on leave one day, a
+service (its capacity rule decides what is accepted), a clerk on leave one day, a
 dispatcher and a second visiting clerk, and tomorrow's plan made and published.
 
 Sample data only: names, ID numbers and phones are generated and belong to nobody.
@@ -20,7 +20,6 @@ from scheduler import identity, ledger
 from scheduler.booking import SYSTEM, BookingService
 from scheduler.errors import BookingError
 from scheduler.models import Booking, Clerk, Shift, StaffUser
-from scheduler.planning import capacity
 from scheduler.planning import service as planning
 from scheduler.planning.models import Adjustment
 from scheduler.planning.publish import publish
@@ -67,13 +66,14 @@ def load_bookings(
     seed: int = 11,
     per_day: tuple[int, int] = (4, 12),
 ) -> int:
-    """Book ``per_day`` visits a working day where capacity allows (confirmed); return how many."""
+    """Try to book ``per_day`` visits a working day (most of them confirmed), as residents
+    would: the booking service refuses what its capacity rule cannot promise. Returns how
+    many were accepted."""
     rng = random.Random(seed)
     items = [i for i in service.catalog.items.values() if i.home_visit.allowed]
     made = 0
     k = 0
     for day in days:
-        capacity.sync_slots(session, day, service.catalog, zones)
         target = rng.randint(*per_day)
         tries = 0
         done = 0
@@ -84,8 +84,6 @@ def load_bookings(
             zone = rng.choices(zones, [5 if z.code == "city" else 2 for z in zones])[0]
             half = rng.choice(("am", "pm"))
             item = rng.choice(items)
-            if not capacity.can_accept(session, service.catalog, zone, day, half, item.code):
-                continue
             reason = rng.choice(REASONS)
             body: dict[str, Any] = {
                 "item": item.code,
@@ -138,6 +136,8 @@ def load(
     ]
     if off:
         session.execute(delete(Shift).where(Shift.date.in_(off)))
+        for day in off:
+            service.sync_day(session, day)
     made = load_bookings(session, service, zones, days, now=now)
     clerks = list(session.scalars(select(Clerk).order_by(Clerk.id)))
     # The third working day: the second clerk is on leave (marked after the bookings).
@@ -151,6 +151,7 @@ def load(
                 created_at=now.replace(tzinfo=None),
             )
         )
+        service.sync_day(session, leave_day)  # as the board does when a clerk is marked absent
     published = None
     if days:
         first = days[0]

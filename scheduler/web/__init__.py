@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from scheduler import db
-from scheduler.booking import BookingService, WrongPhoneSuffix
+from scheduler.booking import BookingService, CapacityRule, WrongPhoneSuffix
 from scheduler.models import Booking
 from scheduler.protect import Keyring, Protector
 from scheduler.settings import BookingSettings, load_file
@@ -68,7 +68,13 @@ class OneTrip:
         if geocoder == "gazetteer":
             geocoder = _gazetteer_geocoder()
         self.protector = Protector(_keyring(app))
-        self.service = BookingService(catalog, self.settings, self.protector, geocoder)
+        self.service = BookingService(
+            catalog,
+            self.settings,
+            self.protector,
+            geocoder,
+            capacity_rule=_capacity_rule(self.settings, catalog),
+        )
         self.limiter = RateLimiter(self.write_engine, self.single_statement_engine)
         app.extensions["onetrip"] = self
         app.teardown_appcontext(_close_session)
@@ -78,6 +84,15 @@ class OneTrip:
         self.engine.dispose()
         if self.single_statement_engine.engine is not self.engine:
             self.single_statement_engine.dispose()
+
+
+def _capacity_rule(settings: BookingSettings, catalog: Any) -> CapacityRule | None:
+    """The slots' places: plan-aware (planning's rule) unless the settings say per clerk."""
+    if settings.capacity == "per_clerk":
+        return None  # the service's default: visits_per_clerk_half_day per clerk
+    from scheduler.planning.capacity import PlanCapacity
+
+    return PlanCapacity(catalog)
 
 
 def _close_session(_exc: BaseException | None) -> None:

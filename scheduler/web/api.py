@@ -170,7 +170,7 @@ def slots() -> Response:
     if not (len(town) == 9 and town.isdigit()):
         raise InvalidField("乡镇（街道）代码应为9位数字。", field="town_code", code="invalid_field")
     try:
-        views = svc.slots(db_session(), town, utcnow())
+        views = svc.slots(db_session(), town, utcnow(), item=item.code)
     except InvalidField as e:
         e.field = "town_code"
         raise
@@ -188,9 +188,11 @@ def create_booking() -> tuple[Response, int]:
     req = BookingRequest.model_validate_json(raw)
     now = utcnow()
     # A Core connection: the booking needs no ORM unit of work. Without a key there is
-    # nothing to record beside the booking, and on PostgreSQL it is one statement, which
-    # needs no transaction (the autocommit engine). Leaving uncommitted rolls back.
-    engine = state.write_engine if key is not None else state.single_statement_engine
+    # nothing to record beside the booking, and on PostgreSQL it is one statement (unless
+    # its skill's places are bounded too), which needs no transaction (the autocommit
+    # engine). Leaving uncommitted rolls back.
+    one = key is None and state.service.one_statement(req.item)
+    engine = state.single_statement_engine if one else state.write_engine
     with engine.connect() as conn:
         if key is not None:
             fingerprint = state.protector.keyed_hash(

@@ -124,7 +124,7 @@ def document() -> dict[str, Any]:
             "/api/slots": {
                 "get": {
                     "operationId": "listSlots",
-                    "summary": "某乡镇的可约时段（日期、上午/下午、剩余名额）",
+                    "summary": "某乡镇的可约时段（日期、上午/下午、该事项的剩余名额）",
                     "parameters": [
                         {
                             "name": "item",

@@ -123,7 +123,7 @@ def _card(b: bk.Booking, own: bool) -> dict[str, Any]:
         "status_name": bk.STATUS_ZH[bk.Status(b.status)],
         "arrived": _hm(record.arrived_at) if record and record.arrived_at else "",
         "finished": _hm(record.finished_at) if record and record.finished_at else "",
-        "slots": svc.slots(db_session(), b.town_code, utcnow(), staff=True)
+        "slots": svc.slots(db_session(), b.town_code, utcnow(), staff=True, item=b.item_code)
         if own and b.status == bk.Status.SCHEDULED
         else [],
     }
@@ -593,6 +593,9 @@ def _adjust(day: str, kind: str) -> Any:
             created_by_staff_id=g.staff.id,
         )
     )
+    if kind == "absent":
+        # The clerk's places go: the date's slots take no more than the others can make.
+        ot().service.sync_day(session, d)
     session.commit()
     msg = "已标记请假，请重新排班" if kind == "absent" else "已指定办事员，重新排班时保留"
     return redirect(url_for("ops.plan_board", day=d.isoformat(), msg=msg))

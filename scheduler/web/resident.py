@@ -47,7 +47,8 @@ def _form_context(item: Any, **extra: Any) -> dict[str, Any]:
     slots = None
     if town in svc.catalog.townships:
         try:
-            slots = [s for s in svc.slots(db_session(), town, now) if s.remaining > 0]
+            found = svc.slots(db_session(), town, now, item=item.code)
+            slots = [s for s in found if s.remaining > 0]
         except BookingError:
             slots = []
     return {
@@ -143,7 +144,8 @@ def _status_page(
     svc, now = ot().service, utcnow()
     slots = []
     if svc.can_change(booking, now):
-        slots = [s for s in svc.slots(db_session(), booking.town_code, now) if s.remaining > 0]
+        found = svc.slots(db_session(), booking.town_code, now, item=booking.item_code)
+        slots = [s for s in found if s.remaining > 0]
     return (
         render_template(
             "status.html",

@@ -137,7 +137,8 @@ def book() -> Any:
     slots = None
     if town in svc.catalog.townships:
         # The resident's slot picker, from today on (staff may book inside the cut-off).
-        found = svc.slots(db_session(), town, utcnow(), staff=True)
+        item = form.get("item") or None
+        found = svc.slots(db_session(), town, utcnow(), staff=True, item=item)
         slots = [s for s in found if s.remaining > 0]
     ctx: dict[str, Any] = {
         "items": items,
@@ -193,7 +194,7 @@ def _detail_page(
     b = _booking(reference)
     events = audit.trail(session_, b.id)
     clerks = capacity.clerks_on_shift(session_, b.zone_code, b.date, b.half_day)
-    slots = svc.slots(session_, b.town_code, now, staff=True)
+    slots = svc.slots(session_, b.town_code, now, staff=True, item=b.item_code)
     view = to_dict(svc, b, now) | {
         "id_masked": b.id_masked,
         "age_band": b.age_band,

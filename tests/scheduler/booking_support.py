@@ -276,7 +276,7 @@ def seed(
                 )
     session.add_all(shifts)
     session.flush()
-    # Capacity as sync_capacity derives it (clerks on shift × visits per clerk), in bulk.
+    # Capacity as the PerClerk rule derives it (clerks on shift × visits per clerk), in bulk.
     session.add_all(
         Slot(
             zone_code=zone,
@@ -360,6 +360,9 @@ def make_app(
             "GEOCODER": None,
             "SITE_DIR": str(site_dir),
             "BOOKING": {
+                # seed() writes the slots as the flat rule makes them; tests of the
+                # plan-aware rule ask for capacity="plan".
+                "capacity": "per_clerk",
                 "visits_per_clerk_half_day": 2,
                 "lookup_rate": [1000, 60],
                 "write_rate": [1000, 60],

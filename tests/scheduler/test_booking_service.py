@@ -383,20 +383,21 @@ def test_staff_search_by_reference_and_masked_phone(service: BookingService, see
 def test_capacity_follows_clerk_shifts(engine: Any, settings: Any) -> None:
     """A slot's capacity is clerks on shift × visits per clerk, and follows added shifts."""
     from scheduler import db
-    from scheduler.booking import add_shift, ensure_zones
+    from scheduler.booking import PerClerk, add_shift, ensure_zones
     from scheduler.models import Clerk
     from scheduler.settings import QINGYUAN_ZONES
 
+    rule = PerClerk(settings.visits_per_clerk_half_day)
     _, write = db.session_factories(engine)
     with write() as s:
         ensure_zones(s, QINGYUAN_ZONES)
         a, b = Clerk(name="甲"), Clerk(name="乙")
         s.add_all([a, b])
         s.flush()
-        add_shift(s, a.id, "east", DAY, "am", settings.visits_per_clerk_half_day)
+        add_shift(s, a.id, "east", DAY, "am", rule)
         slot = s.scalars(select(Slot).where(Slot.zone_code == "east")).one()
         assert slot.capacity == 2
-        add_shift(s, b.id, "east", DAY, "am", settings.visits_per_clerk_half_day)
+        add_shift(s, b.id, "east", DAY, "am", rule)
         s.refresh(slot)
         assert slot.capacity == 4
 

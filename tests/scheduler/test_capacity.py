@@ -11,11 +11,11 @@ from booking_support import NOW, test_keyring
 
 from guide.catalog import load
 from scheduler import db
-from scheduler.booking import BookingService, add_shift, ensure_zones
+from scheduler.booking import BookingService, ensure_zones
 from scheduler.models import Clerk, Slot
 from scheduler.planning import bookings as bk
 from scheduler.planning import capacity
-from scheduler.planning.capacity import ZoneTravel, visits_possible
+from scheduler.planning.capacity import PlanCapacity, ZoneTravel, visits_possible
 from scheduler.protect import Protector
 from scheduler.settings import QINGYUAN_ZONES, BookingSettings
 from scheduler.workdays import WorkCalendar
@@ -68,7 +68,9 @@ def test_demo_days_are_planned_with_no_accepted_booking_unassigned(tmp_path: Any
     engine = db.make_engine(url)
     _, write = db.session_factories(engine)
     catalog = load()
-    service = BookingService(catalog, BookingSettings(), Protector(test_keyring()))
+    service = BookingService(
+        catalog, BookingSettings(), Protector(test_keyring()), capacity_rule=PlanCapacity(catalog)
+    )
     cal = WorkCalendar()
     days = cal.working_days_between(date(2026, 6, 2), date(2026, 6, 8))
     with write() as s:
@@ -88,7 +90,7 @@ def test_demo_days_are_planned_with_no_accepted_booking_unassigned(tmp_path: Any
         for n, day in enumerate(days):
             for h, half in enumerate(("am", "pm")):
                 for k, c in enumerate(clerks):
-                    add_shift(s, c.id, codes[(k + n + h) % len(codes)], day, half, 0)
+                    service.add_shift(s, c.id, codes[(k + n + h) % len(codes)], day, half)
         made = demo.load_bookings(s, service, QINGYUAN_ZONES, days, now=NOW)
         s.commit()
         assert made >= 4 * len(days) * 0.75

@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from scheduler import cli
-from scheduler.models import Slot, StaffUser, ZoneTown
+from scheduler.models import Slot, SlotSkill, StaffUser, ZoneTown
 
 
 def test_migrate_add_clerk_shift_and_staff(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """After migrate, a clerk's shift gives its zone's half-day visits_per_clerk places."""
+    """After migrate, a clerk's shift gives its zone's half-day the places the plan can
+    keep: out only the morning, an hour's drive each way to the west zone leaves one visit
+    (docs/benchmarks.md, Operations), of the clerk's skill only."""
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("ONETRIP_SECRET_KEY", SECRET)
@@ -41,7 +43,9 @@ def test_migrate_add_clerk_shift_and_staff(
     with Session(engine) as s:
         assert s.get(ZoneTown, "331126205").zone_code == "west"  # type: ignore[union-attr]
         slot = s.scalars(select(Slot).where(Slot.date == date(2026, 12, 1))).one()
-        assert (slot.zone_code, slot.half_day, slot.capacity, slot.booked) == ("west", "am", 3, 0)
+        assert (slot.zone_code, slot.half_day, slot.capacity, slot.booked) == ("west", "am", 1, 0)
+        skills = dict(s.execute(select(SlotSkill.skill, SlotSkill.capacity)).all())
+        assert skills == {"social-insurance": 1, "household-photo": 0}
         assert s.scalars(select(StaffUser.role)).one() == "window"
     engine.dispose()
 

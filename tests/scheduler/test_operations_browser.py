@@ -37,8 +37,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     (site / "index.html").write_text("<h1>办事指南</h1>", encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'chain.sqlite3'}"
     db.upgrade(url)
-    app = make_app(url, small_catalog(), site)
+    app = make_app(url, small_catalog(), site, capacity="plan")
     with app.extensions["onetrip"].write_session() as s:
+        # Places as production sets them: what the seeded clerks can make, per skill.
+        today = datetime.now(TZ).date()
+        for n in range(15):
+            app.extensions["onetrip"].service.sync_day(s, today + timedelta(days=n))
         add_staff(
             s,
             "dispatch1",

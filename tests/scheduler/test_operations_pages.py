@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from booking_support import _password_hash, staff_password
+from booking_support import _password_hash, make_app, staff_password
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -366,3 +366,55 @@ def test_pages_with_personal_data_are_never_stored_and_carry_the_csp(
     assert "script-src 'self';" in csp and "style-src 'self';" in csp
     body = r.get_data(as_text=True)
     assert "<style" not in body and "style=" not in body and "onclick" not in body
+
+
+@pytest.fixture
+def plan_app(db_url: str, catalog: Any, tmp_path: Any) -> Any:
+    """The app with the plan-aware capacity rule (production's default)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>办事指南</h1>", encoding="utf-8")
+    application = make_app(db_url, catalog, site, capacity="plan")
+    yield application
+    application.extensions["onetrip"].dispose()
+
+
+def test_marking_a_clerk_absent_takes_their_places_away(plan_app: Flask) -> None:
+    """With the plan-aware rule the date's slots hold what the clerks on shift can make;
+    the board's 请假 (absent) closes the absent clerk's zone for new bookings, and the
+    resident's slot list (per item) shows it at once."""
+    from scheduler.models import Slot
+
+    state = plan_app.extensions["onetrip"]
+    assert state.service.capacity_rule.skill_aware
+    d = datetime.now(TZ).date() + timedelta(days=2)
+    with state.write_session() as s:
+        for username, role, name, clerk_id in EXTRA:
+            add_staff(s, username, "", role, name, clerk_id, password_hash=_password_hash(username))
+        state.service.sync_day(s, d)
+        s.commit()
+
+    def north(s: Any) -> Slot:
+        return s.scalars(
+            select(Slot).where(Slot.zone_code == "north", Slot.date == d, Slot.half_day == "am")
+        ).one()
+
+    with state.read_session() as s:
+        assert north(s).capacity >= 1  # seed() puts clerk 2 in the north zone
+
+    def remaining() -> int:
+        """Places the resident's slot list offers that morning (a closed slot is not listed)."""
+        query = {"item": "resident-pension-claim", "town_code": "331126107"}
+        found = client.get("/api/slots", query_string=query).get_json()
+        am = [x for x in found if (x["date"], x["half_day"]) == (d.isoformat(), "am")]
+        return int(am[0]["remaining"]) if am else 0
+
+    client = plan_app.test_client()
+    assert remaining() >= 1
+    login(client, "dispatch1")
+    url = f"/staff/plans/{d.isoformat()}"
+    r = client.post(f"{url}/absent", data={"csrf_token": token(client, url), "clerk": "2"})
+    assert r.status_code == 302
+    with state.read_session() as s:
+        assert north(s).capacity == 0
+    assert remaining() == 0
