@@ -315,6 +315,34 @@ def test_lookup_is_rate_limited(db_url: str, catalog: Any, tmp_path: Any) -> Non
     app.extensions["onetrip"].dispose()
 
 
+def test_bookings_are_rate_limited_failed_ones_included(
+    db_url: str, catalog: Any, tmp_path: Any
+) -> None:
+    """More than the configured bookings per minute from one address get 429; a booking
+    refused after its count was taken (a duplicate: its transaction rolls back), one
+    refused before (malformed) and one under an Idempotency-Key count as much as one made."""
+    app = make_app(db_url, catalog, tmp_path, write_rate=[4, 60])
+    client = app.test_client()
+    day = first_date(app)
+    assert client.post("/api/bookings", json=payload(date=day)).status_code == 201
+    assert client.post("/api/bookings", json=payload(date=day)).status_code == 409
+    bad = client.post("/api/bookings", data=b"{", content_type="application/json")
+    assert bad.status_code == 422
+    other = {"name": "王", "id_number": make_id(date(1941, 1, 1)), "phone": make_phone(2)}
+    keyed = client.post(
+        "/api/bookings",
+        json=payload(date=day, applicant=other),
+        headers={"Idempotency-Key": "rate-limit-test-0001"},
+    )
+    assert keyed.status_code == 201
+    third = {"name": "李", "id_number": make_id(date(1942, 1, 1)), "phone": make_phone(3)}
+    over = client.post("/api/bookings", json=payload(date=day, applicant=third))
+    assert over.status_code == 429 and over.get_json()["error"] == "rate_limited"
+    with app.extensions["onetrip"].read_session() as s:
+        assert len(s.scalars(select(Booking)).all()) == 2  # the refused one made nothing
+    app.extensions["onetrip"].dispose()
+
+
 def test_ineligible_names_nearest_station(client: FlaskClient, app: Flask) -> None:
     """A 60-year-old booking for 'other' reasons gets 422 not_eligible and the station nearby."""
     who = {"name": "王", "id_number": make_id(date(1966, 1, 1)), "phone": "13905781234"}
