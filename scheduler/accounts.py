@@ -1,8 +1,9 @@
 """Staff accounts: logins that the server can end, and a lock-out against guessed passwords.
 
 A login is a `staff_sessions` row keyed by the SHA-256 of a random token that only the
-browser's cookie holds. It ends on logout, on a password change, on deactivation, and
-after `idle` without use. Wrong passwords in a row lock the account for a time that
+browser's cookie holds. It ends on logout, on a password change (the CLI's, or the
+user's own, which starts a new login for the browser that made it), on deactivation,
+and after `idle` without use. Wrong passwords in a row lock the account for a time that
 doubles with each further failure.
 """
 
@@ -191,6 +192,27 @@ def set_password(session: Session, user: StaffUser, password: str, *, now: datet
     user.failed_logins, user.locked_until = 0, None
     end_all_sessions(session, user.id, now=now)
     session.flush()
+
+
+def change_own_password(
+    session: Session,
+    user: StaffUser,
+    current: str,
+    new: str,
+    *,
+    now: datetime,
+    lockout: Lockout,
+) -> str:
+    """A logged-in user's own change: `current` is checked as a login would check it (a
+    wrong one counts toward the account's lock-out; a locked account is refused); then
+    the new password, every login of the account ending, and one new login, whose token
+    is returned for the browser that asked. LoginRefused or ValueError (the policy of
+    `set_password`); the caller commits, refused or not."""
+    if len(new) < MIN_PASSWORD:
+        raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
+    checked = authenticate(session, user.username, current, now=now, lockout=lockout)
+    set_password(session, checked, new, now=now)
+    return start_session(session, checked, now=now)
 
 
 def deactivate(session: Session, user: StaffUser, *, now: datetime) -> None:

@@ -42,7 +42,7 @@ def _booking_error(err: BookingError) -> Any:
 
 @bp.app_context_processor
 def _roles() -> dict[str, object]:
-    return {"role_zh": ROLE_ZH, "manage_roles": MANAGE}
+    return {"role_zh": ROLE_ZH, "manage_roles": MANAGE, "min_password": accounts.MIN_PASSWORD}
 
 
 def _actor(channel: str = "window") -> Actor:
@@ -97,6 +97,54 @@ def logout() -> Any:
         session_.commit()
     cookie.clear()
     return redirect(url_for("staff.login"))
+
+
+PASSWORD_ERRORS_ZH = {
+    "mismatch": "两次输入的新密码不一致，请重新输入。",
+    "weak": f"新密码至少需要{accounts.MIN_PASSWORD}个字符。",
+    "wrong": "当前密码不正确。",
+}
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required()
+def password() -> Any:
+    """The user's own password. On success every login of the account ends (other
+    browsers, devices, saved cookies) and this browser gets a new one, so the user stays
+    on the page logged in."""
+    if request.method == "GET":
+        return render_template("staff/password.html", error=None, done=False)
+    form = request.form
+    new = form.get("new_password", "")
+    if new != form.get("new_password_again", ""):
+        return _password_page(PASSWORD_ERRORS_ZH["mismatch"], 400)
+    if len(new) < accounts.MIN_PASSWORD:
+        return _password_page(PASSWORD_ERRORS_ZH["weak"], 400)
+    s, now, session_ = ot().settings, utcnow(), db_session()
+    lockout = accounts.Lockout(
+        allowed=s.login_failures_allowed, first=timedelta(minutes=s.login_lockout_minutes)
+    )
+    user = session_.get(StaffUser, g.staff.id)
+    if user is None:  # pragma: no cover - a logged-in user's row exists
+        abort(403)
+    try:
+        token = accounts.change_own_password(
+            session_, user, form.get("current_password", ""), new, now=now, lockout=lockout
+        )
+    except accounts.LoginRefused as refused:
+        session_.commit()  # the count of wrong passwords
+        if refused.locked_until is not None:
+            return _password_page(refused.message_zh, 429)
+        return _password_page(PASSWORD_ERRORS_ZH["wrong"], 401)
+    session_.commit()
+    cookie.clear()  # a new cookie (and CSRF token) for the new login
+    log_in(token, user)
+    g.staff = user
+    return render_template("staff/password.html", error=None, done=True)
+
+
+def _password_page(error: str, status: int) -> Any:
+    return render_template("staff/password.html", error=error, done=False), status
 
 
 @bp.get("/")

@@ -228,6 +228,17 @@ def _staff_detail(page: Any, s: Served) -> None:
     page.wait_for_load_state()
 
 
+def _password_mismatch(page: Any, s: Served) -> None:
+    """The password page with its error (nothing changes: the new ones differ)."""
+    login(page, s.base, "window1")
+    page.goto(f"{s.base}/staff/password")
+    page.get_by_label("当前密码").fill(staff_password("window1"))
+    page.get_by_label("新密码（至少").fill("a-much-longer-new-password")
+    page.get_by_label("再次输入新密码").fill("a-different-new-password")
+    page.get_by_role("button", name="修改密码", exact=True).click()
+    page.wait_for_load_state()
+
+
 PAGES: dict[str, Callable[[Any, Served], None]] = {
     "book-form": _book_form,
     "book-form-slots": _book_slots,
@@ -253,6 +264,8 @@ PAGES: dict[str, Callable[[Any, Served], None]] = {
         "clerk1", lambda s: (s.scheduled_for_clerk1(), "/staff/visits")[1]
     ),
     "staff-visits-admin": _staff("admin1", lambda s: "/staff/visits"),
+    "staff-password-clerk": _staff("clerk1", lambda s: "/staff/password"),
+    "staff-password-mismatch": _password_mismatch,
 }
 
 
