@@ -81,7 +81,10 @@ def visits_possible(half_day: str, *, alone: bool, service: int, zt: ZoneTravel)
     begin_lo, begin_hi = BEGIN[half_day]
     first = max(begin_lo, shift_start + zt.out_s)
     last = begin_hi
-    if alone:
+    if alone or half_day == "pm":
+        # The drive back to the hall ends the clerk's day: after this half-day when out
+        # only then, and after the afternoon always (out all day, the morning ends with
+        # lunch in the field instead).
         last = min(last, shift_end - zt.out_s - service)
     if last < first:
         return 0

@@ -39,6 +39,17 @@ def test_a_clerk_out_all_day_need_not_be_back_at_noon() -> None:
     )
 
 
+def test_an_afternoon_ends_with_the_drive_back_even_for_a_clerk_out_all_day() -> None:
+    """The afternoon is the day's last half: out in the morning too or not, the clerk must
+    be back at the hall by the shift's end (found when a far zone's afternoon accepted two
+    hour-long visits that no route could hold)."""
+    zt = ZoneTravel(3600, 900)
+    out_all_day = visits_possible("pm", alone=False, service=3600, zt=zt)
+    assert out_all_day == visits_possible("pm", alone=True, service=3600, zt=zt)
+    # 13:30 + 1 h out = 14:30 first; the last visit must start by 17:30 - 1 h back - 1 h.
+    assert out_all_day == 1
+
+
 def test_slot_capacity_counts_per_skill_only_clerks_with_the_skill() -> None:
     """Per skill, only clerks holding it count; the total counts every clerk on shift."""
     catalog = load()
