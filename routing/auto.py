@@ -4,8 +4,9 @@ Measured (docs/benchmarks.md, Routing): on plain time-window problems PyVRP is f
 of every other engine, so it plans them alone. Home-visit days (breaks, skills, pins, a
 previous plan to stay close to) are planned in two steps when pyvroom is installed and
 the day has no working-time bound: VROOM first, on two threads in a warm worker process
-(:mod:`routing._portfolio`), with :data:`VROOM_SHARE` of the time limit; then OR-Tools in
-this process, warm-started from VROOM's plan, for the time that is left. Its guided local
+(:mod:`routing._portfolio`), with :data:`VROOM_SHARE` of the time limit; then, for the
+time that is left, OR-Tools in this process warm-started from VROOM's plan and OR-Tools in
+the worker from scratch (or from the caller's ``initial``). The warm search's guided local
 search starts from VROOM's routes and optimises our objective (:class:`~routing.model.
 ObjectiveWeights`: priority, then visits served, then must-do visits, then cost), which
 VROOM does not see in full (it minimises travel). The plan with the lower objective is
