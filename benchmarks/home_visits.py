@@ -11,7 +11,7 @@ clerk per 7 visits), even seeds over capacity (one clerk per 12). Travel is
 ``routing.travel.GeodesicTravelModel`` (great circle × detour factor, mountain roads).
 
 Solvers, all with the same time limit per size: ``auto`` is ``routing.solve`` as the
-scheduler calls it (AutoSolver: OR-Tools here, VROOM in a warm worker, best plan kept);
+scheduler calls it (AutoSolver: VROOM in a warm worker, then OR-Tools from its plan);
 ``ortools`` our OR-Tools engine alone (two searches, two processes); ``vroom`` the VROOM
 engine alone on two threads. "priority" is the sum of the priorities of the served visits;
 a solver *wins* against VROOM on an instance when it serves a lexicographically better set

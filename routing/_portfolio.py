@@ -16,6 +16,7 @@ import importlib
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +40,7 @@ _size = 0
 # GIL, so the caller would hear of the start only when the worker's search had ended.
 _started: Any = None
 _worker_started: Any = None  # the same semaphore, inside a worker
+_began_at = 0.0
 
 
 def _init_worker(started: Any) -> None:
@@ -48,8 +50,15 @@ def _init_worker(started: Any) -> None:
 
 def _run_job(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     """In a worker: report that the job began (the caller's search waits for this), run it."""
+    global _began_at
+    _began_at = time.monotonic()
     _worker_started.release()
     return fn(*args)
+
+
+def began_at() -> float:
+    """In a worker: the monotonic time at which its current job reported its start."""
+    return _began_at
 
 
 def _warm_up() -> int:
@@ -106,20 +115,43 @@ def race(
     order ``[local, *remote]``; a search that raised (or whose worker died) is returned as
     its exception and logged, so one failing engine never discards another's plan.
     """
-    futures: list[Future[T]] = []
+    futures: list[Future[T]] | BaseException = []
     if remote:
-        try:
-            pool, started = _ready_pool(len(remote))
-            futures = [pool.submit(_run_job, fn, args) for fn, args in remote]
-            for _ in remote:
-                if not started.acquire(timeout=PICKUP_TIMEOUT_S):
-                    raise TimeoutError("a routing worker did not pick up its job")
-        except (BrokenProcessPool, OSError) as exc:
-            log.warning("routing workers could not start: %s", exc)
-            shutdown()
-            results_failed: list[T | BaseException] = [exc for _ in remote]
-            return [_call(local), *results_failed]
-    results: list[T | BaseException] = [_call(local)]
+        futures = _submit(remote)
+    first: T | BaseException = _call(local)
+    return [first, *_collect(futures, len(remote))]
+
+
+def remote(fn: Callable[..., T], args: tuple[Any, ...]) -> T | BaseException:
+    """Run one search in a warm worker process and wait for it; its exception if it fails.
+
+    For a search that must run *before* this process's own (AutoSolver runs VROOM first):
+    the engine gets a warmed-up process of its own, and a crash cannot take this one down.
+    """
+    return _collect(_submit([(fn, args)]), 1)[0]
+
+
+def _submit(
+    remote: Sequence[tuple[Callable[..., T], tuple[Any, ...]]],
+) -> list[Future[T]] | BaseException:
+    """Hand each job to a warm worker and wait until every one has begun."""
+    try:
+        pool, started = _ready_pool(len(remote))
+        futures = [pool.submit(_run_job, fn, args) for fn, args in remote]
+        for _ in remote:
+            if not started.acquire(timeout=PICKUP_TIMEOUT_S):
+                raise TimeoutError("a routing worker did not pick up its job")
+    except (BrokenProcessPool, OSError) as exc:
+        log.warning("routing workers could not start: %s", exc)
+        shutdown()
+        return exc
+    return futures
+
+
+def _collect(futures: list[Future[T]] | BaseException, count: int) -> list[T | BaseException]:
+    if isinstance(futures, BaseException):
+        return [futures for _ in range(count)]
+    results: list[T | BaseException] = []
     for future in futures:
         try:
             results.append(future.result())

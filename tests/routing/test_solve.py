@@ -441,7 +441,53 @@ def test_auto_solver_keeps_the_better_of_ortools_and_vroom(
     best = AutoSolver().solve(problem, FEW)
     assert check_plan(problem, best) == []
     alone = [engine.solve(problem, FEW).objective for engine in engines]
-    assert best.objective == min(alone)
+    assert best.objective <= min(alone)
+
+
+def test_auto_solver_improves_on_vroom_from_its_plan(
+    make_problem, visit, clerk, lunch_break
+) -> None:
+    """AutoSolver runs VROOM first and then OR-Tools from VROOM's routes: on this seeded
+    day (lunch, windows, priorities, visit caps, clerks ending elsewhere) its plan is better
+    than VROOM's and than OR-Tools' from scratch, each alone with the same limits (racing
+    the two and keeping the better one, as before, cannot beat both)."""
+    import random
+
+    from routing._vroom import VroomSolver
+    from routing.auto import AutoSolver
+
+    rng = random.Random(2)
+    visits = []
+    for i in range(14):
+        window = rng.choice([(8 * H, 12 * H), (13 * H, 17 * H), (8 * H, 17 * H)])
+        visits.append(
+            visit(
+                f"v{i}",
+                rng.uniform(-15, 15),
+                north_km=rng.uniform(-15, 15),
+                service_s=rng.choice([600, 1200, 1800]),
+                windows=(TimeWindow(*window),),
+                priority=rng.choice([1, 1, 1, 2, 3]),
+                deferrable=rng.random() < 0.3,
+            )
+        )
+    clerks = [
+        clerk(
+            f"k{k}", lunch=lunch_break, max_visits=5, end=visit("x", rng.uniform(-10, 10)).location
+        )
+        for k in range(3)
+    ]
+    problem = make_problem(visits, clerks)
+    # Bounded by solutions and branches, not time: VROOM then runs one search at level 5.
+    params = SolveParams(time_limit_s=None, solution_limit=10, branch_limit=3_000)
+    vroom = VroomSolver().solve(problem, params)
+    scratch = OrToolsSolver().solve(problem, params)
+    plan = AutoSolver().solve(problem, params)
+    assert check_plan(problem, plan) == []
+    assert plan.objective <= vroom.objective
+    assert plan.objective < min(vroom.objective, scratch.objective)
+    from_vroom = OrToolsSolver().solve(problem, replace(params, initial=vroom))
+    assert plan.objective == from_vroom.objective
 
 
 def test_race_keeps_its_workers_warm_and_passes_durations() -> None:
@@ -591,12 +637,11 @@ def test_the_local_search_starts_after_the_worker_picked_up_its_job() -> None:
 
     from routing import _portfolio
 
-    local_start, remote_start = _portfolio.race(time.monotonic, [(time.monotonic, ())])
+    # The worker's own report of its start, not a clock read after it: the worker may be
+    # scheduled a few microseconds after the caller wakes up.
+    local_start, remote_start = _portfolio.race(time.monotonic, [(_portfolio.began_at, ())])
     assert isinstance(remote_start, float) and isinstance(local_start, float)
-    # The worker announces its start just before it calls the job, so the caller may read
-    # the clock a few microseconds before the job does; a job still waiting to be picked
-    # up would start milliseconds later.
-    assert remote_start - local_start < 0.001
+    assert 0 < remote_start <= local_start
 
 
 def test_a_worker_announces_its_job_before_running_it(monkeypatch) -> None:
