@@ -103,19 +103,20 @@ class Slot(Base):
 
 
 class SlotSkill(Base):
-    """Of a slot's places, how many visits needing one skill the clerks on shift can make.
+    """Of a slot's places, how much service time (seconds) visits needing one skill may
+    take: what the clerks on shift with the skill can give.
 
     A skill without a row is not bounded beyond the slot; a row with 0 refuses the skill.
-    The places taken are counted from the bookings, under the slot row's lock (see
+    The time taken is added up from the bookings, under the slot row's lock (see
     `scheduler.booking.capacity.take_place`), so nothing here can drift."""
 
     __tablename__ = "slot_skills"
-    __table_args__ = (CheckConstraint("capacity >= 0", name="skill_capacity_not_negative"),)
+    __table_args__ = (CheckConstraint("service_s >= 0", name="skill_service_not_negative"),)
     slot_id: Mapped[int] = mapped_column(
         ForeignKey("slots.id", ondelete="CASCADE"), primary_key=True
     )
     skill: Mapped[str] = mapped_column(String(40), primary_key=True)
-    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    service_s: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class StaffUser(Base):

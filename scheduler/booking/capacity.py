@@ -9,8 +9,10 @@ what it depends on changes (a shift added, a clerk marked absent, the demo): `Pe
 (a flat number per clerk on shift) here, or the plan-aware rule of
 `scheduler.planning.capacity` (visits the clerks on shift can actually make, per skill,
 with travel), injected where the service is built — booking does not import planning.
-A skill-aware rule also stores, per slot, how many visits needing each skill fit
-(`SlotSkill`); a booking needing a skill then counts the slot's bookings of that skill
+A skill-aware rule also stores, per slot, how much service time the clerks with each
+skill can give (`SlotSkill.service_s`): places are counted in visits, but a skill's share
+in seconds, so that a cluster of long visits cannot take what only short ones would fit.
+A booking needing a skill adds up the durations of the slot's bookings of that skill
 while it holds the slot row's lock (taken by the guarded UPDATE), so two bookers of one
 slot are serialised and neither bound can be overrun.
 """
@@ -22,7 +24,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from scheduler.booking.dates import first_bookable, last_bookable, local_date
@@ -47,13 +60,17 @@ Db = Session | Connection
 SLOTS: Table = Slot.__table__  # type: ignore[assignment]
 
 
+DEFAULT_SERVICE_MIN = 30  # a home visit whose item gives no duration
+
+
 @dataclass(frozen=True, slots=True)
 class Places:
-    """What a slot may promise: ``total`` visits, of which at most ``per_skill[s]`` need
-    skill ``s`` (a skill not listed is bounded by the total only)."""
+    """What a slot may promise: ``total`` visits, and of them, visits needing skill ``s``
+    whose durations add up to at most ``skill_s[s]`` seconds (a skill not listed is
+    bounded by the total only)."""
 
     total: int
-    per_skill: Mapping[str, int] = field(default_factory=dict)
+    skill_s: Mapping[str, int] = field(default_factory=dict)
 
 
 class CapacityRule(Protocol):
@@ -88,12 +105,21 @@ class PerClerk:
         return {(str(z), str(h)): Places(int(n) * self.per_clerk) for z, h, n in rows}
 
 
+def service_s(catalog: Any, item_code: str) -> int:
+    """How long a home visit for the item takes, seconds (the guide's duration)."""
+    item = catalog.items.get(item_code)
+    minutes = item.home_visit.duration_min if item and item.home_visit.duration_min else None
+    return (minutes or DEFAULT_SERVICE_MIN) * 60
+
+
 @dataclass(frozen=True, slots=True)
 class SkillNeed:
-    """A booking's skill and every item that needs it (whose bookings share its places)."""
+    """A booking's skill, its own visit's duration, and the duration of every item that
+    needs the skill (whose bookings share the skill's time)."""
 
     skill: str
-    items: tuple[str, ...]
+    service_s: int
+    durations: Mapping[str, int]
 
 
 def skill_need(catalog: Any, item_code: str) -> SkillNeed | None:
@@ -101,38 +127,42 @@ def skill_need(catalog: Any, item_code: str) -> SkillNeed | None:
     skill = item.home_visit.skill if item is not None else None
     if not skill:
         return None
-    items = tuple(sorted(c for c, i in catalog.items.items() if i.home_visit.skill == skill))
-    return SkillNeed(skill, items)
+    durations = {
+        c: service_s(catalog, c) for c, i in catalog.items.items() if i.home_visit.skill == skill
+    }
+    return SkillNeed(skill, service_s(catalog, item_code), durations)
 
 
 def skill_rooms(db: Db, slot_ids: Sequence[int], need: SkillNeed) -> dict[int, int]:
-    """Places left for the skill in each slot that bounds it (slots without a bound are
-    left out). Exact only while the slot row is locked (see the module docstring)."""
+    """Visits like ``need``'s that still fit in each slot that bounds the skill (slots
+    without a bound are left out): the skill's seconds left over the visit's duration.
+    Exact only while the slot row is locked (see the module docstring)."""
     if not slot_ids:
         return {}
     caps = {
         int(sid): int(cap)
         for sid, cap in db.execute(
-            select(SlotSkill.slot_id, SlotSkill.capacity).where(
+            select(SlotSkill.slot_id, SlotSkill.service_s).where(
                 SlotSkill.slot_id.in_(slot_ids), SlotSkill.skill == need.skill
             )
         )
     }
     if not caps:
         return {}
+    duration = case(need.durations, value=Booking.item_code, else_=0)
     taken = {
-        int(sid): int(n)
-        for sid, n in db.execute(
-            select(Booking.slot_id, func.count())
+        int(sid): int(total or 0)
+        for sid, total in db.execute(
+            select(Booking.slot_id, func.sum(duration))
             .where(
                 Booking.slot_id.in_(list(caps)),
                 Booking.status.in_(HOLDING),
-                Booking.item_code.in_(need.items),
+                Booking.item_code.in_(list(need.durations)),
             )
             .group_by(Booking.slot_id)
         )
     }
-    return {sid: max(cap - taken.get(sid, 0), 0) for sid, cap in caps.items()}
+    return {sid: max(cap - taken.get(sid, 0), 0) // need.service_s for sid, cap in caps.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,10 +409,10 @@ def sync_day(session: Session, day: date, rule: CapacityRule) -> dict[tuple[str,
     session.flush()
     session.execute(delete(SlotSkill).where(SlotSkill.slot_id.in_([s.id for s in slots_.values()])))
     session.add_all(
-        SlotSkill(slot_id=slot.id, skill=skill, capacity=n)
+        SlotSkill(slot_id=slot.id, skill=skill, service_s=n)
         for key, slot in slots_.items()
         if key in places
-        for skill, n in sorted(places[key].per_skill.items())
+        for skill, n in sorted(places[key].skill_s.items())
     )
     session.flush()
     return slots_

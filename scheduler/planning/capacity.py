@@ -9,10 +9,12 @@ a flat number per clerk:
 
 - a clerk leaves the county hall at the shift's start, drives to the zone (the mean
   drive to its township seats), makes visits of the typical duration with the zone's
-  typical hop between them (mean drive between its seats, or across a township), and —
-  out only that half-day — must be back by the shift's end;
-- the count per skill uses the typical duration of items needing that skill and only
-  clerks with the skill; the slot's capacity is what all clerks on shift can make;
+  typical hop between them (mean drive between its seats, or across a township), and
+  must be back by the shift's end after the afternoon, or after the morning when out
+  only then;
+- per skill, the visits of that skill's typical duration that clerks with the skill can
+  make, given to booking as service time (a booking takes its own item's duration); the
+  slot's capacity is the visits all clerks on shift can make;
 - a clerk marked absent for the date (an ``Adjustment``) counts for nothing.
 
 See docs/operations.md.
@@ -32,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from routing.geo import Datum, LatLon, to_wgs84
 from routing.travel import TravelModel
-from scheduler.booking.capacity import Places
+from scheduler.booking.capacity import Places, service_s
 from scheduler.models import ZoneTown
 from scheduler.planning import bookings as bk
 from scheduler.planning.service import (
@@ -41,7 +43,6 @@ from scheduler.planning.service import (
     adjustments,
     default_travel,
     depot,
-    service_s,
 )
 from scheduler.settings import Zone
 
@@ -157,8 +158,9 @@ def skills_of(catalog: Any) -> list[str]:
 
 class PlanCapacity:
     """The booking service's capacity rule: the places of a date's slots are the visits
-    the clerks on shift (not absent) can make, in total and per skill (every skill of the
-    catalog gets a number, 0 where no clerk on shift has it)."""
+    the clerks on shift (not absent) can make; per skill, the service time of the visits
+    of that skill's typical duration they can make (every skill of the catalog gets a
+    number, 0 where no clerk on shift has it)."""
 
     skill_aware = True
 
@@ -176,8 +178,13 @@ class PlanCapacity:
                 if not any(cd.zones.get(half) == zone.code for cd in clerks):
                     continue
                 cap = slot_capacity(self.catalog, zone, half, clerks, self.travel)
-                per_skill = {s: cap.per_skill.get(s, 0) for s in self.skills}
-                out[(zone.code, half)] = Places(cap.total, per_skill)
+                # Each skill's visits of its typical duration, as time: a booking then
+                # takes its own item's duration of it.
+                seconds = {
+                    s: cap.per_skill.get(s, 0) * typical_service(self.catalog, s)
+                    for s in self.skills
+                }
+                out[(zone.code, half)] = Places(cap.total, seconds)
         return out
 
 

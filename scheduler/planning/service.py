@@ -48,6 +48,7 @@ from routing.model import (
 )
 from routing.solver import SolveParams, Solver
 from routing.travel import GeodesicTravelModel, TravelModel
+from scheduler.booking.capacity import service_s
 from scheduler.planning import bookings as bk
 from scheduler.planning import engine
 from scheduler.planning.models import DRAFT, Adjustment, PlanVersion
@@ -58,7 +59,6 @@ H = 3600
 SHIFT = {"am": (8 * H + 1800, 12 * H), "pm": (13 * H + 1800, 17 * H + 1800)}
 BEGIN = {"am": (8 * H + 1800, 11 * H + 1800), "pm": (13 * H + 1800, 17 * H)}
 LUNCH = Break(3600, 11 * H + 1800, 14 * H)
-DEFAULT_SERVICE_MIN = 30
 WINDOW_S = 3600  # the window published to the resident
 ANY_SKILL = "any"
 
@@ -97,12 +97,6 @@ def booking_point(catalog: Any, b: bk.Booking) -> LatLon:
 
 def urgent(b: bk.Booking) -> bool:
     return b.reason == "illness" or b.disability_grade == 1
-
-
-def service_s(catalog: Any, item_code: str) -> int:
-    item = catalog.items.get(item_code)
-    minutes = item.home_visit.duration_min if item and item.home_visit.duration_min else None
-    return (minutes or DEFAULT_SERVICE_MIN) * 60
 
 
 def item_skill(catalog: Any, item_code: str) -> str | None:

@@ -25,7 +25,7 @@ def test_migrate_add_clerk_shift_and_staff(
 ) -> None:
     """After migrate, a clerk's shift gives its zone's half-day the places the plan can
     keep: out only the morning, an hour's drive each way to the west zone leaves one visit
-    (docs/benchmarks.md, Operations), of the clerk's skill only."""
+    (docs/benchmarks.md, Operations), of the clerk's skill only (its 30 minutes)."""
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("ONETRIP_SECRET_KEY", SECRET)
@@ -44,8 +44,8 @@ def test_migrate_add_clerk_shift_and_staff(
         assert s.get(ZoneTown, "331126205").zone_code == "west"  # type: ignore[union-attr]
         slot = s.scalars(select(Slot).where(Slot.date == date(2026, 12, 1))).one()
         assert (slot.zone_code, slot.half_day, slot.capacity, slot.booked) == ("west", "am", 1, 0)
-        skills = dict(s.execute(select(SlotSkill.skill, SlotSkill.capacity)).all())
-        assert skills == {"social-insurance": 1, "household-photo": 0}
+        skills = dict(s.execute(select(SlotSkill.skill, SlotSkill.service_s)).all())
+        assert skills == {"social-insurance": 1800, "household-photo": 0}  # one 30-min visit
         assert s.scalars(select(StaffUser.role)).one() == "window"
     engine.dispose()
 

@@ -26,8 +26,9 @@ from scheduler.schemas import BookingRequest
 from scheduler.settings import QINGYUAN_ZONES
 
 DAY = date(2026, 6, 2)  # NOW is 1 June 10:00, before the 17:00 cut-off for 2 June
-PENSION = "resident-pension-claim"  # needs social-insurance
-ID_CARD = "id-card-home"  # needs household-photo
+PENSION = "resident-pension-claim"  # needs social-insurance, 30 minutes
+ID_CARD = "id-card-home"  # needs household-photo, 40 minutes
+PENSION_S, ID_CARD_S = 1800, 2400
 ZONES = {z.code: z for z in QINGYUAN_ZONES}
 
 
@@ -81,8 +82,10 @@ def test_a_skill_without_room_refuses_though_the_slot_has_places(
         catalog,
         settings,
         {
-            ("west", "am"): Places(3, {"social-insurance": 1, "household-photo": 0}),
-            ("west", "pm"): Places(3, {"social-insurance": 2, "household-photo": 1}),
+            ("west", "am"): Places(3, {"social-insurance": PENSION_S, "household-photo": 0}),
+            ("west", "pm"): Places(
+                3, {"social-insurance": 2 * PENSION_S, "household-photo": ID_CARD_S}
+            ),
         },
     )
     with seeded() as s:
@@ -124,8 +127,8 @@ def test_moving_into_a_slot_without_room_for_the_skill_is_refused(
         catalog,
         settings,
         {
-            ("west", "am"): Places(3, {"social-insurance": 3}),
-            ("west", "pm"): Places(3, {"social-insurance": 1}),
+            ("west", "am"): Places(3, {"social-insurance": 3 * PENSION_S}),
+            ("west", "pm"): Places(3, {"social-insurance": PENSION_S}),
         },
     )
     with seeded() as s:
@@ -151,7 +154,9 @@ def test_concurrent_bookers_of_a_skill_get_exactly_its_places(
 ) -> None:
     """Twelve residents book pension claims at once into a morning with 10 places of which
     3 are for social insurance: exactly 3 are accepted, on SQLite and PostgreSQL."""
-    svc = service_with(catalog, settings, {("west", "am"): Places(10, {"social-insurance": 3})})
+    svc = service_with(
+        catalog, settings, {("west", "am"): Places(10, {"social-insurance": 3 * PENSION_S})}
+    )
     with seeded() as s:
         sync_day(s, DAY, svc.capacity_rule)
         s.commit()
@@ -183,21 +188,23 @@ def test_a_rule_that_no_longer_gives_places_closes_the_slot(
     catalog: Any, settings: Any, seeded: Any
 ) -> None:
     """Re-syncing a date sets slots the rule leaves out to 0 and replaces skill rows."""
-    given: dict[tuple[str, str], Places] = {("west", "am"): Places(2, {"social-insurance": 1})}
+    given: dict[tuple[str, str], Places] = {
+        ("west", "am"): Places(2, {"social-insurance": PENSION_S})
+    }
     svc = service_with(catalog, settings, given)
     with seeded() as s:
         sync_day(s, DAY, svc.capacity_rule)
         assert west(s, "am").capacity == 2 and west(s, "pm").capacity == 0
         given.clear()
-        given[("west", "pm")] = Places(1, {"household-photo": 1})
+        given[("west", "pm")] = Places(1, {"household-photo": ID_CARD_S})
         svc.sync_day(s, DAY)
         assert (west(s, "am").capacity, west(s, "pm").capacity) == (0, 1)
         rows = s.execute(
-            select(SlotSkill.slot_id, SlotSkill.skill, SlotSkill.capacity).where(
+            select(SlotSkill.slot_id, SlotSkill.skill, SlotSkill.service_s).where(
                 SlotSkill.slot_id.in_([west(s, "am").id, west(s, "pm").id])
             )
         ).all()
-        assert [(r[1], r[2]) for r in rows] == [("household-photo", 1)]
+        assert [(r[1], r[2]) for r in rows] == [("household-photo", ID_CARD_S)]
 
 
 def test_plan_capacity_follows_shifts_and_absences(
@@ -222,17 +229,17 @@ def test_plan_capacity_follows_shifts_and_absences(
 
         def skills() -> dict[str, int]:
             rows = s.execute(
-                select(SlotSkill.skill, SlotSkill.capacity).where(SlotSkill.slot_id == slot.id)
+                select(SlotSkill.skill, SlotSkill.service_s).where(SlotSkill.slot_id == slot.id)
             )
             return {str(k): int(n) for k, n in rows}
 
         assert slot.capacity == one.total
-        assert skills() == {"social-insurance": one.total, "household-photo": 0}
+        assert skills() == {"social-insurance": one.total * PENSION_S, "household-photo": 0}
         svc.add_shift(s, b.id, "city", DAY, "am")
         s.refresh(slot)
         assert slot.capacity == 2 * one.total
-        assert skills()["household-photo"] >= 1
-        assert skills()["social-insurance"] == 2 * one.total
+        assert skills()["household-photo"] >= ID_CARD_S
+        assert skills()["social-insurance"] == 2 * one.total * PENSION_S
         s.add(
             Adjustment(date=DAY, kind="absent", clerk_id=b.id, created_at=NOW.replace(tzinfo=None))
         )
@@ -240,4 +247,35 @@ def test_plan_capacity_follows_shifts_and_absences(
         svc.sync_day(s, DAY)
         s.refresh(slot)
         assert slot.capacity == one.total
-        assert skills() == {"social-insurance": one.total, "household-photo": 0}
+        assert skills() == {"social-insurance": one.total * PENSION_S, "household-photo": 0}
+
+
+def test_long_visits_take_more_of_a_skill_s_time(catalog: Any, settings: Any, seeded: Any) -> None:
+    """A skill's share is time, not a count: an hour of social insurance holds one
+    60-minute visit or two 30-minute ones, never a 60-minute one after a 30-minute one."""
+    from dataclasses import replace
+
+    from booking_support import HomeVisit, Item
+
+    long_visit = Item(
+        "pension-long", "养老待遇重新核定（上门）", "rsj", HomeVisit(True, 60, "social-insurance")
+    )
+    wider = replace(catalog, items={**catalog.items, long_visit.code: long_visit})
+    hour = {"social-insurance": 2 * PENSION_S}
+    svc = service_with(
+        wider, settings, {("west", "am"): Places(5, hour), ("west", "pm"): Places(5, hour)}
+    )
+    with seeded() as s:
+        sync_day(s, DAY, svc.capacity_rule)
+        svc.create(s, req(1, item=long_visit.code), now=NOW)
+        with pytest.raises(SlotFull):
+            svc.create(s, req(2), now=NOW)
+        svc.create(s, req(3, half_day="pm"), now=NOW)
+        left = {
+            v.half_day: v.remaining
+            for v in svc.slots(s, "331126205", NOW, item=long_visit.code, staff=True)
+            if v.date == DAY
+        }
+        assert left == {"am": 0, "pm": 0}
+        svc.create(s, req(4, half_day="pm"), now=NOW)
+        assert (west(s, "am").booked, west(s, "pm").booked) == (1, 2)

@@ -1,4 +1,4 @@
-"""Slot places per skill: how many visits needing a skill the clerks on shift can make.
+"""Slot time per skill: how much service time the clerks on shift with a skill can give.
 
 Revision ID: 0006
 Revises: 0005
@@ -21,8 +21,8 @@ def upgrade() -> None:
         "slot_skills",
         sa.Column("slot_id", sa.Integer(), nullable=False),
         sa.Column("skill", sa.String(length=40), nullable=False),
-        sa.Column("capacity", sa.Integer(), nullable=False),
-        sa.CheckConstraint("capacity >= 0", name="skill_capacity_not_negative"),
+        sa.Column("service_s", sa.Integer(), nullable=False),
+        sa.CheckConstraint("service_s >= 0", name="skill_service_not_negative"),
         sa.ForeignKeyConstraint(["slot_id"], ["slots.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("slot_id", "skill"),
     )
