@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete
+from sqlalchemy import Engine, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scheduler.models import RateCount
@@ -49,20 +49,13 @@ class RateLimiter:
     def hit(self, key: str, limit: int, per_s: int) -> bool:
         """Count one request under `key`; False when it goes over `limit` per `per_s`.
         Refused requests count too: a client that keeps trying stays refused."""
-        with self._engine.connect() as conn:
-            allowed = self.hit_on(conn, key, limit, per_s)
-            conn.commit()
-        return allowed
-
-    def hit_on(self, conn: Connection, key: str, limit: int, per_s: int) -> bool:
-        """`hit` on the caller's connection, inside its transaction (one statement more
-        instead of a transaction of its own); the caller commits. A write that rolls back
-        takes the count with it: count such a request again with `hit`."""
         now = self.clock()
         window = int(now // per_s) * per_s
-        hits = conn.execute(self._upsert, {"k": key[:MAX_KEY], "w": window}).scalar_one()
-        if next(self._hits) % SWEEP_EVERY == 0:
-            conn.execute(_SWEEP, {"before": int(now) - max(2 * per_s, 3600)})
+        with self._engine.connect() as conn:
+            hits = conn.execute(self._upsert, {"k": key[:MAX_KEY], "w": window}).scalar_one()
+            if next(self._hits) % SWEEP_EVERY == 0:
+                conn.execute(_SWEEP, {"before": int(now) - max(2 * per_s, 3600)})
+            conn.commit()
         return int(hits) <= limit
 
     def sweep(self, *, older_than_s: int = 3600) -> None:

@@ -15,7 +15,7 @@ from scheduler.booking import RESIDENT_WEB
 from scheduler.booking.capacity import zones_by_town
 from scheduler.errors import BookingError, InvalidField
 from scheduler.schemas import BookingRequest, CancelRequest, LookupRequest, MoveRequest
-from scheduler.web import OneTrip, db_session, ot, resident_lookup
+from scheduler.web import db_session, ot, resident_lookup
 from scheduler.web.clock import utcnow
 from scheduler.web.errors import json_error, validation_error
 from scheduler.web.present import to_dict
@@ -178,87 +178,39 @@ def slots() -> Response:
 
 
 @bp.post("/bookings")
+@rate_limited("write")
 def create_booking() -> tuple[Response, int]:
-    state = ot()
-    limit, per = state.settings.write_rate
-    bucket = client_key("write")
-    raw_key = request.headers.get("Idempotency-Key")
-    if raw_key is not None:
-        # Its own short count: on PostgreSQL the count's row would otherwise stay locked
-        # (for every request of this address) until the booking's transaction ends.
-        if not state.limiter.hit(bucket, limit, per):
-            return _rate_limited()
-        return _create_with_key(state, raw_key)
-    try:
-        _only_args(set())
-        req = BookingRequest.model_validate_json(json_body())
-    except Exception:
-        if not state.limiter.hit(bucket, limit, per):  # refused requests count too
-            return _rate_limited()
-        raise
-    now = utcnow()
-    if not state.service.one_statement(req.item):
-        # A skill's places bounded too: a transaction on PostgreSQL, whose count row would
-        # stay locked until it ends; counted on its own, as under a key.
-        if not state.limiter.hit(bucket, limit, per):
-            return _rate_limited()
-        with state.write_engine.connect() as conn:
-            booking = state.service.create(conn, req, now=now, actor=RESIDENT_WEB)
-            conn.commit()
-        return _created(to_dict(state.service, booking, now), booking.reference)
-    # One statement's booking on a Core connection of the single-statement engine: on
-    # PostgreSQL autocommit (the count and the booking are a statement each), on SQLite
-    # one BEGIN IMMEDIATE write holding both. Leaving uncommitted rolls back.
-    counted = False
-    try:
-        with state.single_statement_engine.connect() as conn:
-            allowed = state.limiter.hit_on(conn, bucket, limit, per)
-            counted = conn.dialect.name == "postgresql"  # autocommit: the count stands
-            if not allowed:
-                conn.commit()
-                return _rate_limited()
-            booking = state.service.create(conn, req, now=now, actor=RESIDENT_WEB)
-            conn.commit()
-    except Exception:
-        if not counted:  # rolled back with the booking: counted again on its own
-            state.limiter.hit(bucket, limit, per)
-        raise
-    # After the commit: on SQLite the writer lock is free again while this is built.
-    return _created(to_dict(state.service, booking, now), booking.reference)
-
-
-def _create_with_key(state: OneTrip, raw_key: str) -> tuple[Response, int]:
-    """A booking under an Idempotency-Key: the key's record and the booking in one
-    transaction; a repeated request gets the first answer again."""
-    key = idempotency.check_key(raw_key)
     _only_args(set())
+    state = ot()
+    raw_key = request.headers.get("Idempotency-Key")
+    key = idempotency.check_key(raw_key) if raw_key is not None else None
     raw = json_body()
     req = BookingRequest.model_validate_json(raw)
     now = utcnow()
-    with state.write_engine.connect() as conn:
-        fingerprint = state.protector.keyed_hash(
-            request.path + "\x00" + raw.decode(errors="replace"), purpose="idempotency"
-        )
-        replay = idempotency.claim(conn, key, fingerprint, now)
-        if replay is not None:
-            resp = jsonify(replay.body)
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp, replay.status_code
+    # A Core connection: the booking needs no ORM unit of work. Without a key there is
+    # nothing to record beside the booking, and on PostgreSQL it is one statement (unless
+    # its skill's places are bounded too), which needs no transaction (the autocommit
+    # engine). Leaving uncommitted rolls back.
+    one = key is None and state.service.one_statement(req.item)
+    engine = state.single_statement_engine if one else state.write_engine
+    with engine.connect() as conn:
+        if key is not None:
+            fingerprint = state.protector.keyed_hash(
+                request.path + "\x00" + raw.decode(errors="replace"), purpose="idempotency"
+            )
+            replay = idempotency.claim(conn, key, fingerprint, now)
+            if replay is not None:
+                resp = jsonify(replay.body)
+                resp.headers["Idempotent-Replayed"] = "true"
+                return resp, replay.status_code
         booking = state.service.create(conn, req, now=now, actor=RESIDENT_WEB)
         body = to_dict(state.service, booking, now)
-        idempotency.store(conn, key, 201, body)
+        if key is not None:
+            idempotency.store(conn, key, 201, body)
         conn.commit()
-    return _created(body, booking.reference)
-
-
-def _created(body: dict[str, Any], reference: str) -> tuple[Response, int]:
     resp = jsonify(body)
-    resp.headers["Location"] = f"/api/bookings/{reference}"
+    resp.headers["Location"] = f"/api/bookings/{booking.reference}"
     return resp, 201
-
-
-def _rate_limited() -> tuple[Response, int]:
-    return json_error(429, "rate_limited", "操作太频繁，请稍后再试。"), 429
 
 
 @bp.get("/bookings/<reference>")
