@@ -46,14 +46,18 @@ class BookingService:
         self.capacity_rule: CapacityRule = capacity_rule or PerClerk(
             settings.visits_per_clerk_half_day
         )
+        # What each item's booking takes of its skill's time (the catalog does not change).
+        self._needs: dict[str, SkillNeed | None] = (
+            {code: capacity.skill_need(catalog, code) for code in catalog.items}
+            if self.capacity_rule.skill_aware
+            else {}
+        )
 
     # -- capacity -------------------------------------------------------------------------
 
     def need(self, item_code: str) -> SkillNeed | None:
         """The skill whose places a booking of the item takes, when the rule bounds it."""
-        if not self.capacity_rule.skill_aware:
-            return None
-        return capacity.skill_need(self.catalog, item_code)
+        return self._needs.get(item_code)
 
     def one_statement(self, item_code: str) -> bool:
         """Whether creating a booking of the item is one statement on PostgreSQL (so may

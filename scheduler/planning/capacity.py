@@ -29,13 +29,11 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routing.geo import Datum, LatLon, to_wgs84
 from routing.travel import TravelModel
-from scheduler.booking.capacity import Places, service_s
-from scheduler.models import ZoneTown
+from scheduler.booking.capacity import Places, service_s, zones_by_town
 from scheduler.planning import bookings as bk
 from scheduler.planning.service import (
     BEGIN,
@@ -167,7 +165,8 @@ class PlanCapacity:
     def __init__(self, catalog: Any, travel: TravelModel | None = None) -> None:
         self.catalog = catalog
         self.travel = travel
-        self.skills = skills_of(catalog)
+        # Each skill's typical visit, seconds: its share of a slot is that many visits' time.
+        self.skill_service = {s: typical_service(catalog, s) for s in skills_of(catalog)}
 
     def places(self, session: Session, day: date) -> dict[tuple[str, str], Places]:
         _, absent = adjustments(session, day)
@@ -180,10 +179,7 @@ class PlanCapacity:
                 cap = slot_capacity(self.catalog, zone, half, clerks, self.travel)
                 # Each skill's visits of its typical duration, as time: a booking then
                 # takes its own item's duration of it.
-                seconds = {
-                    s: cap.per_skill.get(s, 0) * typical_service(self.catalog, s)
-                    for s in self.skills
-                }
+                seconds = {s: cap.per_skill.get(s, 0) * t for s, t in self.skill_service.items()}
                 out[(zone.code, half)] = Places(cap.total, seconds)
         return out
 
@@ -191,9 +187,7 @@ class PlanCapacity:
 def zones(session: Session) -> list[Zone]:
     """The zones as stored (the townships each one serves)."""
     towns: dict[str, list[str]] = {}
-    for town, zone in session.execute(
-        select(ZoneTown.town_code, ZoneTown.zone_code).order_by(ZoneTown.town_code)
-    ):
-        towns.setdefault(str(zone), []).append(str(town))
+    for town, zone in sorted(zones_by_town(session).items()):
+        towns.setdefault(zone, []).append(town)
     names = bk.zone_names(session)
     return [Zone(code, names.get(code, code), tuple(t)) for code, t in sorted(towns.items())]

@@ -58,11 +58,6 @@ def login() -> Any:
     limit, per = state.settings.login_rate
     if not state.limiter.hit(client_key("login"), limit, per):
         return render_template("error.html", status=429, message="登录太频繁，请稍后再试。"), 429
-    s = state.settings
-    lockout = accounts.Lockout(
-        allowed=s.login_failures_allowed,
-        first=timedelta(minutes=s.login_lockout_minutes),
-    )
     session_ = db_session()
     try:
         user = accounts.authenticate(
@@ -70,7 +65,7 @@ def login() -> Any:
             request.form.get("username", "").strip(),
             request.form.get("password", ""),
             now=now,
-            lockout=lockout,
+            lockout=_lockout(),
         )
     except accounts.LoginRefused as refused:
         session_.commit()  # the count of wrong passwords
@@ -118,19 +113,16 @@ def password() -> Any:
     new = form.get("new_password", "")
     if new != form.get("new_password_again", ""):
         return _password_page(PASSWORD_ERRORS_ZH["mismatch"], 400)
-    if len(new) < accounts.MIN_PASSWORD:
-        return _password_page(PASSWORD_ERRORS_ZH["weak"], 400)
-    s, now, session_ = ot().settings, utcnow(), db_session()
-    lockout = accounts.Lockout(
-        allowed=s.login_failures_allowed, first=timedelta(minutes=s.login_lockout_minutes)
-    )
+    now, session_ = utcnow(), db_session()
     user = session_.get(StaffUser, g.staff.id)
     if user is None:  # pragma: no cover - a logged-in user's row exists
         abort(403)
     try:
         token = accounts.change_own_password(
-            session_, user, form.get("current_password", ""), new, now=now, lockout=lockout
+            session_, user, form.get("current_password", ""), new, now=now, lockout=_lockout()
         )
+    except ValueError:  # the password rule, checked before the current password costs a try
+        return _password_page(PASSWORD_ERRORS_ZH["weak"], 400)
     except accounts.LoginRefused as refused:
         session_.commit()  # the count of wrong passwords
         if refused.locked_until is not None:
@@ -141,6 +133,14 @@ def password() -> Any:
     log_in(token, user)
     g.staff = user
     return render_template("staff/password.html", error=None, done=True)
+
+
+def _lockout() -> accounts.Lockout:
+    """The per-account lock-out the settings give (login and the password page)."""
+    s = ot().settings
+    return accounts.Lockout(
+        allowed=s.login_failures_allowed, first=timedelta(minutes=s.login_lockout_minutes)
+    )
 
 
 def _password_page(error: str, status: int) -> Any:

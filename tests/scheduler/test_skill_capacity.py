@@ -15,7 +15,7 @@ from booking_support import NOW, make_id, make_phone, payload, test_keyring
 from sqlalchemy import select
 
 from scheduler import db
-from scheduler.booking import BookingService, Places, ensure_zones, sync_day
+from scheduler.booking import Actor, BookingService, Places, ensure_zones, sync_day
 from scheduler.errors import SlotFull
 from scheduler.models import Booking, Clerk, Slot, SlotSkill, Status
 from scheduler.planning import bookings as bk
@@ -30,6 +30,7 @@ PENSION = "resident-pension-claim"  # needs social-insurance, 30 minutes
 ID_CARD = "id-card-home"  # needs household-photo, 40 minutes
 PENSION_S, ID_CARD_S = 1800, 2400
 ZONES = {z.code: z for z in QINGYUAN_ZONES}
+STAFF = Actor("staff", "phone", role="window")
 
 
 @dataclass(frozen=True)
@@ -137,16 +138,10 @@ def test_moving_into_a_slot_without_room_for_the_skill_is_refused(
         b = svc.by_reference(s, svc.create(s, req(2), now=NOW).reference)
         s.commit()
         with pytest.raises(SlotFull):
-            svc.move(s, b, DAY, "pm", now=NOW, actor=svc_actor())
+            svc.move(s, b, DAY, "pm", now=NOW, actor=STAFF)
         s.rollback()
         b = svc.by_reference(s, b.reference)
         assert (b.half_day, west(s, "am").booked, west(s, "pm").booked) == ("am", 1, 1)
-
-
-def svc_actor() -> Any:
-    from scheduler.booking import Actor
-
-    return Actor("staff", "phone", role="window")
 
 
 def test_concurrent_bookers_of_a_skill_get_exactly_its_places(
