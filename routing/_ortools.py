@@ -41,6 +41,8 @@ FINALIZE_VISITS = False
 _PARTIAL = routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED
 # Re-planning costs: per-clerk arc matrices up to this many entries in all.
 MATRIX_ENTRIES = 4_000_000
+# How long restoring a warm start may take when the search has no time limit.
+WARM_RESTORE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,26 +242,28 @@ def _search(job: _Job) -> list[RouteTimes]:
     if params.branch_limit is not None:
         routing.AddSearchMonitor(solver.BranchesLimit(params.branch_limit))
 
-    # Close with *these* parameters before reading a warm start: reading an assignment
-    # closes the model with the default ones otherwise. From an assignment, OR-Tools 9.15
-    # searches for the closing parameters' time limit *and then* the solve's (measured on
-    # a 60-visit day: 2.01 s for a 1 s limit, 4.01 s for 2 s; from scratch 2.01 s for
-    # 2 s), so a warm start closes and solves with half the limit each.
+    # A warm start is given as Next values only (RoutesToAssignment); the search restores
+    # its times and lunches in a completion search bounded by ``lns_time_limit``, whose
+    # default (0.1 s) is too short from about 400 visits with lunches: such starts were
+    # rejected as ROUTING_FAIL on 500 and 1,000 visits. (The default operators run no
+    # other CP completion.) ReadAssignmentFromRoutes is not used: it restores the times
+    # once more, for up to the time limit (5 s on 1,000 visits), which is why warm starts
+    # took twice their limit. The model is closed with *these* parameters first.
     warm_start = job.warm is not None and any(job.warm)
-    closing = search
-    if warm_start and params.time_limit_s is not None:
-        closing = pywrapcp.DefaultRoutingSearchParameters()
-        closing.CopyFrom(search)
-        closing.time_limit.FromMilliseconds(max(1, int(params.time_limit_s * 500)))
-    routing.CloseModelWithParameters(closing)
+    if warm_start:
+        restore_ms = WARM_RESTORE_MS
+        if params.time_limit_s is not None:
+            restore_ms = max(100, int(params.time_limit_s * 1000))
+        search.lns_time_limit.FromMilliseconds(restore_ms)
+    routing.CloseModelWithParameters(search)
     solution = None
     began = time.monotonic()
     if job.warm is not None and warm_start:
         node_of = {i: node for node, i in enumerate(routable, start=2 * n_clerks)}
         indices = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
-        warm = routing.ReadAssignmentFromRoutes(indices, True)
-        if warm is not None:
-            solution = routing.SolveFromAssignmentWithParameters(warm, closing)
+        warm = routing.solver().Assignment()
+        if routing.RoutesToAssignment(indices, True, True, warm):
+            solution = routing.SolveFromAssignmentWithParameters(warm, search)
         if solution is None:
             log.warning("OR-Tools rejected the warm start (status %s)", routing.status())
             if params.time_limit_s is not None:

@@ -578,6 +578,33 @@ def test_warm_start_closes_the_model_with_the_search_parameters(
     assert {r.clerk_id: [s.visit_id for s in r.stops] for r in warm.routes} == poor_routes
 
 
+def test_warm_start_of_a_large_day_with_lunches_is_kept(caplog, monkeypatch) -> None:
+    """A 500-visit day with lunches from a VROOM plan: OR-Tools restores the start (within
+    ``lns_time_limit``, which its 0.1 s default did not allow) instead of rejecting it as
+    ROUTING_FAIL and searching from scratch; the first solution is the warm plan."""
+    import importlib
+    import logging
+    from pathlib import Path
+
+    from routing._vroom import VroomSolver
+    from routing.model import build_problem
+    from routing.travel import GeodesicTravelModel
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    home_visits = importlib.import_module("home_visits")
+    visits, clerks = home_visits.day(500, 1)
+    problem = build_problem(visits, clerks, GeodesicTravelModel(ellipsoidal=False))
+    start = VroomSolver(threads=2).solve(problem, SolveParams(time_limit_s=1.0))
+    with caplog.at_level(logging.WARNING, logger="routing._ortools"):
+        warm = OrToolsSolver().solve(
+            problem,
+            SolveParams(solution_limit=1, guided_local_search=False, initial=start, workers=1),
+        )
+    assert "rejected the warm start" not in caplog.text
+    assert check_plan(problem, warm) == []
+    assert warm.served == start.served and warm.objective <= start.objective
+
+
 def test_one_urgent_visit_outweighs_any_number_of_ordinary_ones(make_problem, visit, clerk) -> None:
     """By default no plan drops a higher-priority visit to serve lower-priority ones: with
     time for either one priority-1 visit or two ordinary ones, the priority-1 one is served."""
