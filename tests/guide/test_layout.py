@@ -116,6 +116,11 @@ def test_open_search_passes_the_same_checks(browser: Any, site: str) -> None:
         page.click('label.md-header__button[for="__search"]')
         page.fill("input.md-search__input", "养老")
         page.wait_for_selector(".md-search-result__item")
+        # On small screens the dialog slides in from the right (a CSS transition): measure
+        # once it has arrived, not while it is still beside the page.
+        page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running')"
+        )
         assert page.get_attribute(".md-search", "aria-label") == "搜索事项"
         found = sideways_overflow(page)
         assert not found, "\n".join(found)
