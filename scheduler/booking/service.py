@@ -120,19 +120,6 @@ class BookingService:
         need = self.need(item) if item else None
         return capacity.slots(session, self.settings, town_code, now, staff=staff, need=need)
 
-    def alternatives(
-        self,
-        db: Db,
-        zone: str,
-        after: date,
-        half_day: str,
-        now: datetime,
-        *,
-        item: str | None = None,
-    ) -> list[SlotView]:
-        need = self.need(item) if item else None
-        return capacity.alternatives(db, self.settings, zone, after, half_day, now, need)
-
     def _locate(self, town_code: str, village: str) -> Place:
         return self.places.locate(town_code, village)
 
