@@ -249,8 +249,8 @@ def _search(job: _Job) -> list[RouteTimes]:
     # other CP completion.) ReadAssignmentFromRoutes is not used: it restores the times
     # once more, for up to the time limit (5 s on 1,000 visits), which is why warm starts
     # took twice their limit. The model is closed with *these* parameters first.
-    warm_start = job.warm is not None and any(job.warm)
-    if warm_start:
+    warm_routes = job.warm if job.warm is not None and any(job.warm) else None
+    if warm_routes is not None:
         restore_ms = WARM_RESTORE_MS
         if params.time_limit_s is not None:
             restore_ms = max(100, int(params.time_limit_s * 1000))
@@ -258,9 +258,9 @@ def _search(job: _Job) -> list[RouteTimes]:
     routing.CloseModelWithParameters(search)
     solution = None
     began = time.monotonic()
-    if job.warm is not None and warm_start:
+    if warm_routes is not None:
         node_of = {i: node for node, i in enumerate(routable, start=2 * n_clerks)}
-        indices = [[manager.NodeToIndex(node_of[i]) for i in route] for route in job.warm]
+        indices = [[manager.NodeToIndex(node_of[i]) for i in route] for route in warm_routes]
         warm = routing.solver().Assignment()
         if routing.RoutesToAssignment(indices, True, True, warm):
             solution = routing.SolveFromAssignmentWithParameters(warm, search)
