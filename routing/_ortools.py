@@ -227,8 +227,8 @@ def _search(job: _Job) -> list[RouteTimes]:
         routing_enums_pb2.FirstSolutionStrategy, job.first_solution
     )
     # Moving a served visit aside to serve one more (off by default in OR-Tools): days with
-    # visit caps and lunches are tight, and without it the search left 2 of 30 visits of a
-    # day that VROOM serves whole unserved (benchmarks/home_visits.py 30/1; docs/benchmarks.md).
+    # visit caps and lunches are tight; without it the search left 2 of the 30 visits of a
+    # day VROOM serves whole unserved (benchmarks/home_visits.py day 30/1, docs/benchmarks.md).
     search.local_search_operators.use_relocate_and_make_active = optional_boolean_pb2.BOOL_TRUE
     if params.guided_local_search:
         search.local_search_metaheuristic = (

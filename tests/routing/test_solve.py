@@ -578,22 +578,28 @@ def test_warm_start_closes_the_model_with_the_search_parameters(
     assert {r.clerk_id: [s.visit_id for s in r.stops] for r in warm.routes} == poor_routes
 
 
-def test_warm_start_of_a_large_day_with_lunches_is_kept(caplog, monkeypatch) -> None:
-    """A 500-visit day with lunches from a VROOM plan: OR-Tools restores the start (within
-    ``lns_time_limit``, which its 0.1 s default did not allow) instead of rejecting it as
-    ROUTING_FAIL and searching from scratch; the first solution is the warm plan."""
+def _benchmark_day(monkeypatch, n_visits: int, seed: int):
+    """A realistic day of ``benchmarks/home_visits.py`` (depots, lunches, caps, skills)."""
     import importlib
-    import logging
     from pathlib import Path
 
-    from routing._vroom import VroomSolver
     from routing.model import build_problem
     from routing.travel import GeodesicTravelModel
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    home_visits = importlib.import_module("home_visits")
-    visits, clerks = home_visits.day(500, 1)
-    problem = build_problem(visits, clerks, GeodesicTravelModel(ellipsoidal=False))
+    visits, clerks = importlib.import_module("home_visits").day(n_visits, seed)
+    return build_problem(visits, clerks, GeodesicTravelModel(ellipsoidal=False))
+
+
+def test_warm_start_of_a_large_day_with_lunches_is_kept(caplog, monkeypatch) -> None:
+    """A 500-visit day with lunches from a VROOM plan: OR-Tools restores the start (within
+    ``lns_time_limit``, which its 0.1 s default did not allow) instead of rejecting it as
+    ROUTING_FAIL and searching from scratch; the first solution is the warm plan."""
+    import logging
+
+    from routing._vroom import VroomSolver
+
+    problem = _benchmark_day(monkeypatch, 500, 1)
     start = VroomSolver(threads=2).solve(problem, SolveParams(time_limit_s=1.0))
     with caplog.at_level(logging.WARNING, logger="routing._ortools"):
         warm = OrToolsSolver().solve(
@@ -609,16 +615,7 @@ def test_a_served_visit_is_moved_aside_to_serve_one_more(monkeypatch) -> None:
     """On a tight day (visit caps, lunches, one-hour windows) the search relocates a served
     visit to make room for an unserved one: within 3,000 branches OR-Tools serves all 30
     visits of benchmark day 30/1, which it served 29 of without that move."""
-    import importlib
-    from pathlib import Path
-
-    from routing.model import build_problem
-    from routing.travel import GeodesicTravelModel
-
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    home_visits = importlib.import_module("home_visits")
-    visits, clerks = home_visits.day(30, 1)
-    problem = build_problem(visits, clerks, GeodesicTravelModel(ellipsoidal=False))
+    problem = _benchmark_day(monkeypatch, 30, 1)
     plan = OrToolsSolver().solve(
         problem, SolveParams(time_limit_s=None, branch_limit=3_000, workers=1)
     )
