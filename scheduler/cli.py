@@ -161,17 +161,29 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 class WithoutQueryStrings(logging.Filter):
-    """Drops query strings from the development server's request lines: whatever a
-    client puts in a URL (an old client's `?phone_last4=`) must not reach a log. The
-    request target may be a path or an absolute URL (`GET http://host/…?… HTTP/1.1`)."""
+    """Drops query strings from the development server's log lines: whatever a client puts
+    in a URL (an old client's `?phone_last4=`) must not reach a log. The request target may
+    be a path or an absolute URL (`GET http://host/…?… HTTP/1.1`), and Werkzeug logs it
+    percent-decoded, so it may hold quotes and any kind of space: everything from the first
+    `?` of an argument on is dropped, except the protocol version that ends a request line."""
 
-    _QUERY = re.compile(r"(\s[^\s?\"]*)\?[^\s\"]*")
+    _VERSION = re.compile(r" HTTP/\d(?:\.\d)?(?:\x1b\[[0-9;]*m)?\Z")
+
+    @classmethod
+    def _cut(cls, text: str) -> str:
+        head, mark, rest = text.partition("?")
+        if not mark:
+            return text
+        version = cls._VERSION.search(rest)
+        return f"{head}?…{version.group(0) if version else ''}"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        cleaned = self._QUERY.sub(r"\1?…", text)
-        if cleaned != text:
-            record.msg, record.args = cleaned, None
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                self._cut(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        elif not record.args and isinstance(record.msg, str):
+            record.msg = self._cut(record.msg)
         return True
 
 

@@ -108,6 +108,31 @@ def test_request_lines_with_an_absolute_url_lose_their_query_strings() -> None:
     assert "GET http://onetrip.example/api/bookings/ABCD2345?… HTTP/1.1" in text
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        'GET /api/bookings/ABCD2345"?phone_last4=9876 HTTP/1.1',
+        'GET /api/bookings/ABCD2345?x="&phone_last4=9876 HTTP/1.1',
+        "GET /api/bookings/ABCD2345?x=\u00a0&phone_last4=9876 HTTP/1.1",
+        "GET /api/bookings/ABCD2345?x=\u3000&phone_last4=9876 HTTP/1.1",
+        "GET /booking?x=\u2028&phone_last4=9876 HTTP/1.1",
+        "GET http://onetrip.example/api/bookings/X?x=%20HTTP/1.1&phone_last4=9876 HTTP/1.1",
+        "GET /api/bookings/ABCD2345?phone_last4=9876",
+    ],
+)
+def test_decoded_request_lines_lose_their_query_strings(line: str) -> None:
+    """Werkzeug logs the target percent-decoded: a quote or a Unicode space in the query
+    (`%22`, `%C2%A0`, `%E3%80%80`) must not end the part that is dropped."""
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '127.0.0.1 - - [04/Dec/2026] "%s" 400 -',
+        (line,), None,
+    )  # fmt: skip
+    cli.WithoutQueryStrings().filter(record)
+    text = record.getMessage()
+    assert "9876" not in text and "phone_last4" not in text
+    assert "?…" in text
+
+
 def test_set_password_and_deactivate_end_the_logins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
