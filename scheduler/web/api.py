@@ -96,6 +96,8 @@ def _refuse_repeated_keys(data: bytes) -> None:
         json.loads(data, object_pairs_hook=pairs)
     except ValueError:  # malformed: pydantic says so with its own error
         return
+    except RecursionError:  # ~1,000 nested brackets fit in a small body
+        raise InvalidField("提交的内容嵌套层数过多，无法读取。", code="too_deeply_nested") from None
 
 
 class _Unsupported(BookingError):

@@ -68,7 +68,7 @@ def init_app(app: Flask) -> None:
         status = err.code or 500
         code, message = _HTTP_ZH.get(status, ("http_error", "请求无法处理。"))
         resp = _answer(status, code, message)
-        if status == 405 and _wants_json() and err.get_response().headers.get("Allow"):
+        if status == 405 and err.get_response().headers.get("Allow"):  # a 405 must say
             resp.headers["Allow"] = err.get_response().headers["Allow"]
         return resp
 

@@ -374,6 +374,15 @@ def test_repeated_json_keys_are_refused(app: Flask, client: FlaskClient) -> None
     assert r.get_json()["field"] == "half_day"
 
 
+@pytest.mark.parametrize("path", ["/api/bookings", "/api/bookings/ABCD2345/lookup"])
+def test_deeply_nested_json_is_refused_not_a_500(client: FlaskClient, path: str) -> None:
+    """2 KB of nested brackets exceed Python's recursion limit while the body is checked
+    for repeated keys: a 422 with a message, not an internal error."""
+    r = client.post(path, data=b"[" * 1500 + b"]" * 1500, content_type="application/json")
+    assert r.status_code == 422 and r.get_json()["error"] == "too_deeply_nested"
+    assert "嵌套" in r.get_json()["message"]
+
+
 def test_a_window_outside_the_booked_half_day_is_refused(app: Flask, client: FlaskClient) -> None:
     """Staff cannot schedule a morning booking for 23:00, nor with a clerk not on shift
     in the booking's zone and half-day."""
@@ -407,6 +416,13 @@ def test_api_paths_advertise_their_own_methods(client: FlaskClient) -> None:
     r = client.get("/api/bookings")
     assert r.status_code == 405 and r.get_json()["error"] == "method_not_allowed"
     assert client.get("/api/no-such-thing").get_json()["error"] == "not_found"
+
+
+def test_a_405_on_a_page_names_the_allowed_methods(client: FlaskClient) -> None:
+    """Every 405 carries Allow (RFC 9110), on pages as on the API: logging out is a POST."""
+    r = client.get("/staff/logout")
+    assert r.status_code == 405
+    assert "POST" in r.headers["Allow"] and "GET" not in r.headers["Allow"]
 
 
 def test_a_500_is_logged_with_its_traceback_scrubbed(
