@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from scheduler import db
 from scheduler.booking import BookingService, CapacityRule, WrongPhoneSuffix
@@ -164,6 +165,15 @@ def _keyring(app: Flask) -> Keyring:
     return Keyring.loads(_secret_file(path, make))
 
 
+class RowId(IntegerConverter):
+    """`<int:…>` in a URL: at most a database integer (2**63 - 1), so that a 25-digit id is
+    a 404 like any unknown one, not an overflow in the database driver."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """App factory. `config` overrides; DATABASE_URL, ONETRIP_SECRET_KEY, ONETRIP_DATA_DIR,
     ONETRIP_DATA_KEYS_FILE, ONETRIP_SETTINGS (a TOML/JSON settings file),
@@ -172,6 +182,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     instance = Path(config.get("DATA_DIR") or data_dir()).resolve()
     app = Flask(__name__, instance_path=str(instance), static_url_path="/_onetrip/static")
+    app.url_map.converters["int"] = RowId
     app.config.update(
         DATA_DIR=str(instance),
         DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'onetrip.sqlite3'}",

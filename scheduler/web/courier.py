@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 from flask import (
@@ -51,6 +51,7 @@ from scheduler.settings import TZ
 from scheduler.web import board, csrf, db_session, ot
 from scheduler.web.auth import login_required
 from scheduler.web.clock import utcnow
+from scheduler.web.forms import staff_day, whole_number
 
 log = logging.getLogger(__name__)
 bp = Blueprint("courier", __name__, url_prefix="/staff/courier")
@@ -226,10 +227,12 @@ def _cert_row(c: Certificate) -> dict[str, Any]:
 def cutoff() -> Any:
     st, s, now = state(), db_session(), utcnow()
     office = request.form.get("office", st.settings.depot_office)
+    day = staff_day(request.form.get("date", ""))
     try:
-        day = date.fromisoformat(request.form.get("date", ""))
-        at = time.fromisoformat(request.form.get("time", ""))
+        at: time | None = time.fromisoformat(request.form.get("time", ""))
     except ValueError:
+        at = None
+    if day is None or at is None:
         return render_template("error.html", status=422, message="请填写截单日期和时间。"), 422
     if office not in st.catalog.offices:
         abort(404)
@@ -390,11 +393,8 @@ def parcel_action(parcel_id: int, action: str) -> Any:
 
 def _finish_request(form: Any) -> intake.FinishRequest:
     raw_date = form.get("promised_date", "")
-    try:
-        promised = date.fromisoformat(raw_date) if raw_date else None
-    except ValueError:
-        promised = None
-    parcels = form.get("parcels", "1")
+    promised = staff_day(raw_date) if raw_date else None
+    parcels = whole_number(form.get("parcels", "1"))
     return intake.FinishRequest(
         case_no=form.get("case_no", ""),
         item_code=form.get("item_code", ""),
@@ -410,7 +410,7 @@ def _finish_request(form: Any) -> intake.FinishRequest:
         promised_date=promised,
         office_code=form.get("office_code", ""),
         contents=form.get("contents", "证照"),
-        parcels=int(parcels) if parcels.isdigit() else 0,
+        parcels=parcels or 0,
         replaces=form.get("replaces", ""),
     )
 

@@ -33,6 +33,21 @@ def whole_number(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
+# Days a staff page may name: far enough either way for any real record, near enough that
+# a day before or after (and a week of calendar) is still a date.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+
+
+def staff_day(raw: str) -> date | None:
+    """A `YYYY-MM-DD` day between FIRST_DAY and LAST_DAY, else None."""
+    try:
+        day = date.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
 def parse_date(raw: str, field: str = "date") -> date:
     try:
         return date.fromisoformat(raw.strip())

@@ -23,7 +23,7 @@ from scheduler.settings import TZ
 from scheduler.web import board, csrf, db_session, ot
 from scheduler.web.auth import login_required
 from scheduler.web.clock import utcnow
-from scheduler.web.forms import parse_slot
+from scheduler.web.forms import parse_slot, staff_day, whole_number
 from scheduler.web.present import reveal
 
 bp = Blueprint("ops", __name__, url_prefix="/staff")
@@ -39,10 +39,10 @@ def _actor(channel: str = "window") -> bk.Actor:
 def _day(text: str | None) -> date:
     if not text:
         return utcnow().astimezone(TZ).date()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
+    day = staff_day(text)
+    if day is None:
         abort(404)
+    return day
 
 
 def _hm(stored: datetime | None) -> str:
@@ -58,9 +58,9 @@ def _hhmm(s: int) -> str:
 
 def _clerk_id() -> int | None:
     clerk_id: int | None = g.staff.clerk_id
-    chosen = request.args.get("clerk", "")
-    if g.staff.role == "admin" and chosen.isdigit():
-        clerk_id = int(chosen)
+    chosen = whole_number(request.args.get("clerk", ""))
+    if g.staff.role == "admin" and chosen is not None:
+        clerk_id = chosen
     return clerk_id
 
 
@@ -246,8 +246,9 @@ def visit_action(reference: str, action: str) -> Any:
 
 def _version(day: date, number: str | None) -> PlanVersion | None:
     q = select(PlanVersion).where(PlanVersion.date == day)
-    if number and number.isdigit():
-        found: PlanVersion | None = db_session().scalar(q.where(PlanVersion.version == int(number)))
+    version = whole_number(number or "")
+    if version is not None:
+        found: PlanVersion | None = db_session().scalar(q.where(PlanVersion.version == version))
         return found
     return planning.latest(db_session(), day)
 
@@ -432,8 +433,8 @@ def plan_move(day: str) -> Any:
     for order in orders.values():
         if visit in order:
             order.remove(visit)
-    pos_text = request.form.get("position", "")
-    pos = int(pos_text) - 1 if pos_text.isdigit() and int(pos_text) > 0 else len(orders[to])
+    position = whole_number(request.form.get("position", ""))
+    pos = position - 1 if position else len(orders[to])
     orders[to].insert(min(pos, len(orders[to])), visit)
     return _preview(d, v, problem, plan, orders)
 
@@ -498,7 +499,7 @@ def plan_save(day: str) -> Any:
             for k, o in json.loads(request.form.get("orders", "")).items()
         }
         edited, violations = eng.reroute(problem, plan, orders)
-    except (ValueError, KeyError, AttributeError):
+    except (ValueError, KeyError, AttributeError, TypeError, RecursionError):
         return render_template(
             "error.html", status=422, message="调整内容无法识别，请重新操作。"
         ), 422
@@ -567,16 +568,16 @@ def plan_pin(day: str) -> Any:
 
 def _adjust(day: str, kind: str) -> Any:
     d = _day(day)
-    clerk = request.form.get("clerk", "")
-    booking = request.form.get("visit", "")
+    clerk_id = whole_number(request.form.get("clerk", ""))
+    booking_id = whole_number(request.form.get("visit", ""))
     session = db_session()
-    if not clerk.isdigit() or session.get(bk.Clerk, int(clerk)) is None:
+    if clerk_id is None or session.get(bk.Clerk, clerk_id) is None:
         return render_template("error.html", status=422, message="请选择办事员。"), 422
-    booking_id = None
-    if kind == "pin":
-        if not booking.isdigit() or session.get(bk.Booking, int(booking)) is None:
-            return render_template("error.html", status=422, message="请选择要指定的上门。"), 422
-        booking_id = int(booking)
+    if kind != "pin":
+        booking_id = None
+    elif booking_id is None or session.get(bk.Booking, booking_id) is None:
+        return render_template("error.html", status=422, message="请选择要指定的上门。"), 422
+    if booking_id is not None:
         for old in session.scalars(
             select(Adjustment).where(
                 Adjustment.date == d, Adjustment.kind == "pin", Adjustment.booking_id == booking_id
@@ -587,7 +588,7 @@ def _adjust(day: str, kind: str) -> Any:
         Adjustment(
             date=d,
             kind=kind,
-            clerk_id=int(clerk),
+            clerk_id=clerk_id,
             booking_id=booking_id,
             created_at=bk.utc_naive(utcnow()),
             created_by_staff_id=g.staff.id,

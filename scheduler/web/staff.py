@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -13,6 +13,7 @@ from scheduler.booking import Actor, audit, capacity, local_date, lookup, to_loc
 from scheduler.booking.audit import CALLING_ROLES
 from scheduler.errors import BookingError, InvalidField
 from scheduler.models import STATUS_ZH, Booking, StaffUser, Status
+from scheduler.planning import service as planning
 from scheduler.settings import TZ
 from scheduler.web import csrf, db_session, ot
 from scheduler.web.auth import log_in, log_out, login_required
@@ -241,7 +242,12 @@ def _detail_page(
     svc, now, session_ = ot().service, utcnow(), db_session()
     b = _booking(reference)
     events = audit.trail(session_, b.id)
-    clerks = capacity.clerks_on_shift(session_, b.zone_code, b.date, b.half_day)
+    away = _absent(b.date)
+    clerks = [
+        c
+        for c in capacity.clerks_on_shift(session_, b.zone_code, b.date, b.half_day)
+        if c.id not in away
+    ]
     slots = svc.slots(session_, b.town_code, now, staff=True, item=b.item_code)
     view = to_dict(svc, b, now) | {
         "id_masked": b.id_masked,
@@ -317,6 +323,12 @@ def act(reference: str, action: str) -> Any:
             clerk = whole_number(request.form.get("clerk_id", ""))
             if clerk is None:
                 raise InvalidField("请选择上门人员。", field="clerk_id")
+            if clerk in _absent(b.date):
+                raise InvalidField(
+                    "该上门人员当天已请假，请选择其他当班人员。",
+                    field="clerk_id",
+                    code="clerk_absent",
+                )
             svc.schedule(session_, b, clerk_id=clerk, start=start, end=end, now=now, actor=_actor())
         else:
             abort(404)
@@ -344,6 +356,12 @@ def _confirm_cancel(b: Booking) -> Any:
         back_post=None,
         staff_page=True,
     )
+
+
+def _absent(day: date) -> set[int]:
+    """Clerks the board marked absent (请假) for the day: their shift rows stay (the mark
+    is planning's, an ``Adjustment``), but they take no visits."""
+    return set(planning.adjustments(db_session(), day)[1])
 
 
 def _window(b: Booking, start: str, end: str) -> tuple[datetime, datetime]:

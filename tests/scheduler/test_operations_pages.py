@@ -418,3 +418,62 @@ def test_marking_a_clerk_absent_takes_their_places_away(plan_app: Flask) -> None
     with state.read_session() as s:
         assert north(s).capacity == 0
     assert remaining() == 0
+
+
+@pytest.mark.parametrize("odd", ["²", "9" * 25, "-1"])
+def test_odd_numbers_and_days_in_staff_input_are_refused_not_a_500(
+    client: FlaskClient, day: Any, odd: str
+) -> None:
+    """Ids, versions and positions that `str.isdigit()` accepts but `int()` or the
+    database cannot take ("²", 25 digits), and days at the calendar's ends, answer 4xx."""
+    login(client, "admin1")
+    url = f"/staff/plans/{day.isoformat()}"
+    for page in (f"/staff/my-day?clerk={odd}", f"{url}?v={odd}", f"{url}?compare={odd}"):
+        assert client.get(page).status_code < 500, page
+    for last in ("9999-12-31", "0001-01-01"):
+        for page in (f"/staff/my-day?date={last}", f"/staff/my-day.ics?date={last}"):
+            assert client.get(page).status_code == 404, page
+    csrf = token(client, url)
+    for action, data in (
+        ("absent", {"clerk": odd}),
+        ("pin", {"clerk": "1", "visit": odd}),
+        ("move", {"visit": "1", "clerk": "1", "position": odd}),
+        ("save", {"orders": '{"1": 5}'}),
+        ("save", {"orders": "[" * 3000 + "]" * 3000}),
+    ):
+        r = client.post(f"{url}/{action}", data={"csrf_token": csrf, **data})
+        assert r.status_code < 500, (action, data, r.status_code)
+
+
+def test_a_clerk_marked_absent_is_neither_offered_nor_scheduled(
+    app: Flask, client: FlaskClient, day: Any
+) -> None:
+    """After 请假 on the board, the booking page no longer offers the clerk and scheduling
+    them by hand is refused (their shift rows stay; planning already leaves them out)."""
+    state = app.extensions["onetrip"]
+    with state.write_session() as s:
+        (extra,) = book(
+            state.service,
+            s,
+            day,
+            n=1,
+            towns=["331126107"],
+            start=7,
+            half_day="pm",
+            now=datetime.now(UTC),
+        )
+        s.commit()
+        reference = extra.reference
+    login(client, "dispatch1")
+    url = f"/staff/plans/{day.isoformat()}"
+    r = client.post(f"{url}/absent", data={"csrf_token": token(client, url), "clerk": "2"})
+    assert r.status_code == 302
+    page = f"/staff/bookings/{reference}"
+    html = client.get(page).get_data(as_text=True)
+    offered = re.search(r'<select name="clerk_id">(.*?)</select>', html, re.DOTALL)
+    assert offered and 'value="2"' not in offered.group(1)
+    r = client.post(
+        f"{page}/schedule",
+        data={"csrf_token": token(client, page), "clerk_id": "2", "start": "14:00", "end": "14:30"},
+    )
+    assert r.status_code == 422 and "请假" in r.get_data(as_text=True)

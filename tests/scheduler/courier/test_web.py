@@ -270,6 +270,23 @@ def test_window_marks_finished_and_gets_the_verification_qr(
     assert "<svg" in page and "吴**" in page and "13905781234" not in page
 
 
+def test_odd_numbers_and_days_on_courier_pages_are_refused_not_a_500(
+    capp: Flask, cclient: FlaskClient
+) -> None:
+    """A 25-digit batch id is a 404; a cut-off at the calendar's start, and parcels or a
+    promised date the form cannot hold, answer 4xx instead of an overflow."""
+    login(cclient, ADMIN)
+    assert cclient.get("/staff/courier/batches/" + "9" * 25).status_code == 404
+    token = csrf(cclient, "/staff/courier/")
+    form = {"office": "county-hall", "date": "0001-01-01", "time": "00:00", "csrf_token": token}
+    assert cclient.post("/staff/courier/cutoff", data=form).status_code == 422
+    token = csrf(cclient, "/staff/courier/finish")
+    for odd in ({"parcels": "²"}, {"promised_date": "9999-12-31"}):
+        data = {"case_no": "QY2026C0009", "holder": "吴秀英", "csrf_token": token, **odd}
+        r = cclient.post("/staff/courier/finish", data=data)
+        assert r.status_code == 422, (odd, r.status_code)
+
+
 def test_csv_import_page_lists_bad_rows(capp: Flask, cclient: FlaskClient) -> None:
     """A bad CSV answers 422 with a table of line, column and reason; nothing is imported."""
     login(cclient, WIN)
