@@ -303,9 +303,11 @@ def _request_from_row(row: Mapping[str, str]) -> tuple[FinishRequest, list[tuple
                 problems.append((name, "日期格式应为年-月-日，如 2026-06-03"))
                 values[name] = date.min
         elif name == "parcels":
-            if text and not text.isdigit():
+            # ASCII digits only: "²" passes isdigit() and int() then raises; "١" would be 1.
+            whole = text.isascii() and text.isdigit()
+            if text and not whole:
                 problems.append((name, "件数应为整数"))
-            values[name] = int(text) if text.isdigit() else 1
+            values[name] = int(text) if whole else 1
         elif name == "contents":
             values[name] = text or "证照"
         else:

@@ -139,6 +139,18 @@ def test_csv_with_bad_rows_imports_nothing_and_names_line_column_reason(
         assert s.scalar(select(func.count()).select_from(Certificate)) == 0
 
 
+@pytest.mark.parametrize("count", ["²", "١", "two"])
+def test_a_parcel_count_that_is_not_ascii_digits_is_a_row_problem(
+    courier_db: Any, count: str
+) -> None:
+    """件数 must be written in ASCII digits: "²" (which `isdigit()` accepts and `int()`
+    refuses) and "١" are reported for their line and column, not a crash or a 1."""
+    with courier_db() as s:
+        with pytest.raises(CsvImportError) as err:
+            _import(s, [GOOD[0] + f",{count}"], header=HEADER + ",件数")
+        assert {(p.line, p.column) for p in err.value.problems} == {(2, "件数")}
+
+
 @pytest.mark.parametrize(
     ("data", "column"),
     [
