@@ -223,10 +223,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from scheduler.web import (
         api,
         auth,
+        clerk_day,
         courier,
         errors,
         headers,
-        operations,
+        plans,
         resident,
         site,
         staff,
@@ -237,7 +238,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["date_text"] = day_text
     auth.init_app(app)
     app.register_blueprint(api.bp)
-    app.register_blueprint(operations.bp)
+    app.register_blueprint(clerk_day.bp)
+    app.register_blueprint(plans.bp)
     app.register_blueprint(resident.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(courier.bp)

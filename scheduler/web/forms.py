@@ -7,9 +7,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound
 
 from scheduler.errors import InvalidField
 from scheduler.schemas import BookingRequest
+from scheduler.settings import TZ
+from scheduler.web.clock import utcnow
 
 REASONS = [
     ("age", "高龄（80周岁以上）"),
@@ -46,6 +49,17 @@ def staff_day(raw: str) -> date | None:
     except ValueError:
         return None
     return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
+def page_day(text: str | None) -> date:
+    """The day a staff page names (`?date=`, `/plans/<day>`): today in 庆元 when none,
+    404 when it is not a day :func:`staff_day` accepts."""
+    if not text:
+        return utcnow().astimezone(TZ).date()
+    day = staff_day(text)
+    if day is None:
+        raise NotFound()
+    return day
 
 
 def parse_date(raw: str, field: str = "date") -> date:

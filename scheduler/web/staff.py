@@ -80,7 +80,7 @@ def login() -> Any:
     if nxt.startswith("/staff/"):
         return redirect(nxt)
     # A dispatcher starts at the board; the booking list stays one link away (MANAGE).
-    home = "ops.plans_index" if user.role == "dispatcher" else "staff.index"
+    home = "plans.plans_index" if user.role == "dispatcher" else "staff.index"
     return redirect(url_for(home))
 
 

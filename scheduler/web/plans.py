@@ -1,247 +1,34 @@
-"""Operations pages: the dispatcher's board (/staff/plans/<date>) and the clerk's day
-(/staff/my-day, its .ics and a printable run sheet)."""
+"""The dispatcher's board: /staff/plans/<date> (map, timeline, figures, versions) and
+its actions — move a visit, save an edit, publish, re-plan, mark a clerk absent, pin."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
-from icalendar import Calendar, Event
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from scheduler.errors import BookingError
-from scheduler.notify import outbox
 from scheduler.planning import bookings as bk
 from scheduler.planning import engine as eng
-from scheduler.planning import kit
 from scheduler.planning import service as planning
-from scheduler.planning.models import Adjustment, PlanVersion, ReplanRequest, VisitRecord
+from scheduler.planning.models import Adjustment, PlanVersion, ReplanRequest
 from scheduler.planning.publish import PublishError, publish
 from scheduler.settings import TZ
 from scheduler.web import board, csrf, db_session, ot
 from scheduler.web.auth import login_required
 from scheduler.web.clock import utcnow
-from scheduler.web.forms import parse_slot, staff_day, whole_number
-from scheduler.web.present import reveal
+from scheduler.web.forms import page_day, whole_number
 
-bp = Blueprint("ops", __name__, url_prefix="/staff")
+bp = Blueprint("plans", __name__, url_prefix="/staff")
 csrf.protect(bp)
 DISPATCH = ("dispatcher", "admin")
-CLERK = ("clerk", "admin")
-
-
-def _actor(channel: str = "window") -> bk.Actor:
-    return bk.staff_actor(g.staff, channel)
-
-
-def _day(text: str | None) -> date:
-    if not text:
-        return utcnow().astimezone(TZ).date()
-    day = staff_day(text)
-    if day is None:
-        abort(404)
-    return day
-
-
-def _hm(stored: datetime | None) -> str:
-    return bk.to_local(stored).strftime("%H:%M") if stored else ""
 
 
 def _hhmm(s: int) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}"
-
-
-# -- the clerk's day ----------------------------------------------------------------------
-
-
-def _clerk_id() -> int | None:
-    clerk_id: int | None = g.staff.clerk_id
-    chosen = whole_number(request.args.get("clerk", ""))
-    if g.staff.role == "admin" and chosen is not None:
-        clerk_id = chosen
-    return clerk_id
-
-
-def _stops(day: date, clerk_id: int | None) -> list[bk.Booking]:
-    """The clerk's bookings of the day, in the published route's order."""
-    if clerk_id is None:
-        return []
-    rows = list(
-        db_session().scalars(
-            select(bk.Booking)
-            .where(
-                bk.Booking.date == day,
-                bk.Booking.assigned_clerk_id == clerk_id,
-                bk.Booking.status.in_((bk.Status.SCHEDULED, bk.Status.DONE, bk.Status.MISSED)),
-            )
-            .order_by(bk.Booking.window_start, bk.Booking.id)
-        )
-    )
-    published = planning.latest(db_session(), day, "published")
-    if published is not None:
-        order: dict[str, int] = {}
-        for r in json.loads(published.plan_json)["routes"]:
-            if r["clerk_id"] == str(clerk_id):
-                order = {s[0]: n for n, s in enumerate(r["stops"])}
-        rows.sort(key=lambda b: (order.get(str(b.id), 10**6), b.window_start or datetime.min))
-    return rows
-
-
-def _card(b: bk.Booking, own: bool) -> dict[str, Any]:
-    svc = ot().service
-    item = svc.catalog.items.get(b.item_code)
-    town = svc.catalog.townships.get(b.town_code)
-    place = f"{town.name if town else b.town_code}{b.village}"
-    lat, lon, datum = b.lat, b.lon, b.datum
-    if lat is None or lon is None:
-        lat, lon, datum = (town.lat, town.lon, "GCJ-02") if town else (None, None, None)
-    record = db_session().get(VisitRecord, b.id)
-    return {
-        "b": b,
-        "reference": b.reference,
-        "item_name": item.name if item else b.item_code,
-        "window": f"{_hm(b.window_start)}—{_hm(b.window_end)}",
-        "name": reveal(svc.protector, b, "applicant_name_enc") if own else b.applicant_name_masked,
-        "phone": reveal(svc.protector, b, "phone_enc") if own else b.phone_masked,
-        "phone_masked": b.phone_masked,
-        "name_masked": b.applicant_name_masked,
-        "booker_phone": (
-            reveal(svc.protector, b, "booker_phone_enc") if own else b.booker_phone_masked
-        )
-        if b.booker_phone_enc
-        else None,
-        "booker_relationship": b.booker_relationship,
-        "place": place,
-        "address": f"{place} {reveal(svc.protector, b, 'address_detail_enc')}" if own else place,
-        "nav": kit.nav_links(lat, lon, datum, place)
-        if lat is not None and lon is not None
-        else None,
-        "bring": kit.what_to_bring(item),
-        "status": b.status,
-        "status_name": bk.STATUS_ZH[bk.Status(b.status)],
-        "arrived": _hm(record.arrived_at) if record and record.arrived_at else "",
-        "finished": _hm(record.finished_at) if record and record.finished_at else "",
-        "slots": svc.slots(db_session(), b.town_code, utcnow(), staff=True, item=b.item_code)
-        if own and b.status == bk.Status.SCHEDULED
-        else [],
-    }
-
-
-@bp.get("/my-day")
-@login_required(*CLERK)
-def my_day() -> Any:
-    """The clerk's published stops of a day: the only page with full phones and addresses."""
-    day = _day(request.args.get("date"))
-    clerk_id = _clerk_id()
-    stops = _stops(day, clerk_id)
-    if not request.args.get("date") and not stops:
-        # Nothing today: the next day with stops this week (a clerk opens it the evening before).
-        for n in range(1, 8):
-            stops = _stops(day + timedelta(days=n), clerk_id)
-            if stops:
-                day += timedelta(days=n)
-                break
-    own = clerk_id is not None and clerk_id == g.staff.clerk_id
-    cards = [_card(b, own) for b in stops]
-    return render_template(
-        "ops/my_day.html",
-        day=day,
-        cards=cards,
-        clerk_id=clerk_id,
-        prev_day=day - timedelta(days=1),
-        next_day=day + timedelta(days=1),
-    )
-
-
-@bp.get("/my-day/print")
-@login_required(*CLERK)
-def run_sheet() -> Any:
-    """A printable run sheet: masked names and phones only (paper gets lost)."""
-    day = _day(request.args.get("date"))
-    cards = [_card(b, own=False) for b in _stops(day, _clerk_id())]
-    return render_template("ops/run_sheet.html", day=day, cards=cards)
-
-
-@bp.get("/my-day.ics")
-@login_required(*CLERK)
-def my_day_ics() -> Any:
-    """The clerk's days from today on as calendar events (stable UIDs, VTIMEZONE)."""
-    first = _day(request.args.get("date"))
-    clerk_id = _clerk_id()
-    cal = Calendar()
-    cal.add("prodid", "-//OneTrip//庆元县上门办理//ZH")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", "上门办理任务")
-    stamp = utcnow()
-    for offset in range(0, 8):
-        day = first + timedelta(days=offset)
-        for b in _stops(day, clerk_id):
-            if b.status != bk.Status.SCHEDULED or not b.window_start or not b.window_end:
-                continue
-            item = ot().service.catalog.items.get(b.item_code)
-            town = ot().service.catalog.townships.get(b.town_code)
-            ev = Event()
-            ev.add("uid", f"booking-{b.reference}@onetrip.qingyuan")
-            ev.add("dtstamp", stamp)
-            ev.add("dtstart", bk.to_local(b.window_start))
-            ev.add("dtend", bk.to_local(b.window_end))
-            ev.add("summary", f"上门办理：{item.name if item else b.item_code}")
-            ev.add("location", f"{town.name if town else ''}{b.village}")
-            ev.add(
-                "description",
-                f"预约号 {b.reference}；居民 {b.applicant_name_masked}，详情见上门任务页面",
-            )
-            cal.add_component(ev)
-    cal.add_missing_timezones()
-    return Response(
-        cal.to_ical(),
-        mimetype="text/calendar",
-        headers={"Content-Disposition": "attachment; filename=my-day.ics"},
-    )
-
-
-@bp.post("/my-day/<reference>/<action>")
-@login_required(*CLERK)
-def visit_action(reference: str, action: str) -> Any:
-    """到达 / 办结 / 未遇 / 改约 on a clerk's own stop (actual times recorded)."""
-    if action not in ("arrive", "done", "missed", "reschedule"):
-        abort(404)
-    session, now, svc = db_session(), utcnow(), ot().service
-    b = session.scalar(select(bk.Booking).where(bk.Booking.reference == reference))
-    if b is None:
-        abort(404)
-    if b.assigned_clerk_id is None or b.assigned_clerk_id != g.staff.clerk_id:
-        abort(403)  # only the assigned clerk acts on a stop (an admin has no clerk id)
-    record = session.get(VisitRecord, b.id) or VisitRecord(
-        booking_id=b.id, clerk_id=b.assigned_clerk_id
-    )
-    session.add(record)
-    try:
-        if action == "arrive":
-            if b.status != bk.Status.SCHEDULED:
-                raise BookingError("该上门已结束。", code="bad_transition")
-            record.arrived_at = record.arrived_at or bk.utc_naive(now)
-        elif action in ("done", "missed"):
-            bk.finish(svc, session, b, bk.Status(action), now=now, actor=_actor("visit"))
-            record.finished_at = bk.utc_naive(now)
-            record.outcome = action
-            if action == "done":
-                outbox.queue(session, b, "done", "1", now=now, params=outbox.params_of(svc, b))
-        else:
-            day, half = parse_slot(request.form.get("slot", ""))
-            bk.move(svc, session, b, day, half, now=now, actor=_actor("visit"))
-            record.outcome = "moved"
-            record.finished_at = bk.utc_naive(now)
-        session.commit()
-    except BookingError as err:
-        session.rollback()
-        return render_template("error.html", status=err.status, message=err.message_zh), err.status
-    return redirect(url_for("ops.my_day", date=b.date.isoformat()) + f"#stop-{b.reference}")
-
-
-# -- the dispatcher's board ---------------------------------------------------------------
 
 
 def _version(day: date, number: str | None) -> PlanVersion | None:
@@ -357,7 +144,7 @@ def _board_context(
 @bp.get("/plans/")
 @login_required(*DISPATCH)
 def plans_index() -> Any:
-    return redirect(url_for("ops.plan_board", day=_next_day().isoformat()))
+    return redirect(url_for("plans.plan_board", day=_next_day().isoformat()))
 
 
 def _next_day() -> date:
@@ -370,7 +157,7 @@ def _next_day() -> date:
 @login_required(*DISPATCH)
 def plan_board(day: str) -> Any:
     """The date's plan: map, timeline, visits, figures, unassigned with reasons; actions."""
-    d = _day(day)
+    d = page_day(day)
     v = _version(d, request.args.get("v"))
     if v is None:
         return render_template(
@@ -404,7 +191,7 @@ def _replanning(day: date) -> bool:
 @bp.get("/plans/<day>/status.json")
 @login_required(*DISPATCH)
 def plan_status(day: str) -> Any:
-    d = _day(day)
+    d = page_day(day)
     v = planning.latest(db_session(), d)
     return {"replanning": _replanning(d), "version": v.version if v else None}
 
@@ -417,7 +204,7 @@ def _orders_from(plan_data: dict[str, Any]) -> dict[str, list[str]]:
 @login_required(*DISPATCH)
 def plan_move(day: str) -> Any:
     """Move a visit to a clerk and position: times recomputed and checked, nothing saved."""
-    d = _day(day)
+    d = page_day(day)
     v = _version(d, request.form.get("v"))
     if v is None:
         abort(404)
@@ -488,7 +275,7 @@ def _violation_zh(x: eng.Violation, names: dict[int, str], rows: dict[str, bk.Bo
 @login_required(*DISPATCH)
 def plan_save(day: str) -> Any:
     """Save a checked edit as the next version (refused while it breaks a rule)."""
-    d = _day(day)
+    d = page_day(day)
     v = _version(d, request.form.get("v"))
     if v is None:
         abort(404)
@@ -511,7 +298,7 @@ def plan_save(day: str) -> Any:
     db_session().commit()
     return redirect(
         url_for(
-            "ops.plan_board", day=d.isoformat(), v=new.version, msg=f"已保存为第 {new.version} 版"
+            "plans.plan_board", day=d.isoformat(), v=new.version, msg=f"已保存为第 {new.version} 版"
         )
     )
 
@@ -519,12 +306,14 @@ def plan_save(day: str) -> Any:
 @bp.post("/plans/<day>/publish")
 @login_required(*DISPATCH)
 def plan_publish(day: str) -> Any:
-    d = _day(day)
+    d = page_day(day)
     v = _version(d, request.form.get("v"))
     if v is None:
         abort(404)
     try:
-        result = publish(db_session(), v, ot().service, now=utcnow(), actor=_actor())
+        result = publish(
+            db_session(), v, ot().service, now=utcnow(), actor=bk.staff_actor(g.staff, "window")
+        )
         db_session().commit()
     except (PublishError, BookingError) as err:
         db_session().rollback()
@@ -534,14 +323,14 @@ def plan_publish(day: str) -> Any:
         f"第 {v.version} 版已发布：新排 {result.scheduled} 个，调整 {result.changed} 个，"
         f"未变 {result.unchanged} 个，已通知 {result.notices} 位居民"
     )
-    return redirect(url_for("ops.plan_board", day=d.isoformat(), v=v.version, msg=msg))
+    return redirect(url_for("plans.plan_board", day=d.isoformat(), v=v.version, msg=msg))
 
 
 @bp.post("/plans/<day>/replan")
 @login_required(*DISPATCH)
 def plan_replan(day: str) -> Any:
     """Ask the scheduler process for a re-plan (never solved inside a web request)."""
-    d = _day(day)
+    d = page_day(day)
     if not _replanning(d):
         db_session().add(
             ReplanRequest(
@@ -550,7 +339,7 @@ def plan_replan(day: str) -> Any:
         )
         db_session().commit()
     return redirect(
-        url_for("ops.plan_board", day=d.isoformat(), msg="已提交重新排班，排班进程完成后自动刷新")
+        url_for("plans.plan_board", day=d.isoformat(), msg="已提交重新排班，排班进程完成后自动刷新")
     )
 
 
@@ -567,7 +356,7 @@ def plan_pin(day: str) -> Any:
 
 
 def _adjust(day: str, kind: str) -> Any:
-    d = _day(day)
+    d = page_day(day)
     clerk_id = whole_number(request.form.get("clerk", ""))
     booking_id = whole_number(request.form.get("visit", ""))
     session = db_session()
@@ -599,4 +388,4 @@ def _adjust(day: str, kind: str) -> Any:
         ot().service.sync_day(session, d)
     session.commit()
     msg = "已标记请假，请重新排班" if kind == "absent" else "已指定办事员，重新排班时保留"
-    return redirect(url_for("ops.plan_board", day=d.isoformat(), msg=msg))
+    return redirect(url_for("plans.plan_board", day=d.isoformat(), msg=msg))
