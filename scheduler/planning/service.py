@@ -279,7 +279,8 @@ def plan_from_json(data: dict[str, Any]) -> RoutePlan:
 # -- explanations -----------------------------------------------------------------------
 
 
-def _hhmm(s: int) -> str:
+def hhmm(s: int) -> str:
+    """Seconds since midnight as a clock time, ``09:05``."""
     return f"{s // H:02d}:{s % H // 60:02d}"
 
 
@@ -450,10 +451,10 @@ def figures(problem: Problem, plan: RoutePlan, lateness_s: int) -> dict[str, Any
                 "clerk_id": r.clerk_id,
                 "visits": len(r.stops),
                 "working_min": r.working_s // 60,
-                "first": _hhmm(r.stops[0].start_s) if r.stops else "",
-                "last": _hhmm(r.stops[-1].start_s) if r.stops else "",
-                "leave": _hhmm(r.start_s),
-                "back": _hhmm(r.end_s),
+                "first": hhmm(r.stops[0].start_s) if r.stops else "",
+                "last": hhmm(r.stops[-1].start_s) if r.stops else "",
+                "leave": hhmm(r.start_s),
+                "back": hhmm(r.end_s),
             }
             for r in plan.routes
         ],
@@ -664,7 +665,7 @@ def compare(a: PlanVersion, b: PlanVersion) -> dict[str, list[dict[str, Any]]]:
     old, new = where(a), where(b)
     out: dict[str, list[dict[str, Any]]] = {"added": [], "dropped": [], "moved": [], "shifted": []}
     for vid in sorted(set(new) - set(old), key=int):
-        out["added"].append({"visit_id": vid, "clerk_id": new[vid][0], "start": _hhmm(new[vid][1])})
+        out["added"].append({"visit_id": vid, "clerk_id": new[vid][0], "start": hhmm(new[vid][1])})
     for vid in sorted(set(old) - set(new), key=int):
         out["dropped"].append({"visit_id": vid, "clerk_id": old[vid][0]})
     for vid in sorted(set(old) & set(new), key=int):
@@ -673,7 +674,7 @@ def compare(a: PlanVersion, b: PlanVersion) -> dict[str, list[dict[str, Any]]]:
             out["moved"].append({"visit_id": vid, "from": c1, "to": c2})
         if abs(t2 - t1) > 30 * 60:
             out["shifted"].append(
-                {"visit_id": vid, "from": _hhmm(t1), "to": _hhmm(t2), "minutes": (t2 - t1) // 60}
+                {"visit_id": vid, "from": hhmm(t1), "to": hhmm(t2), "minutes": (t2 - t1) // 60}
             )
     return out
 

@@ -27,10 +27,6 @@ csrf.protect(bp)
 DISPATCH = ("dispatcher", "admin")
 
 
-def _hhmm(s: int) -> str:
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}"
-
-
 def _version(day: date, number: str | None) -> PlanVersion | None:
     q = select(PlanVersion).where(PlanVersion.date == day)
     version = whole_number(number or "")
@@ -78,9 +74,9 @@ def _board_context(
                     "clerk_id": r["clerk_id"],
                     "clerk": names.get(int(r["clerk_id"]), r["clerk_id"]),
                     "colour": board.colour(clerk_order.index(r["clerk_id"])),
-                    "start": _hhmm(s[2]),
-                    "end": _hhmm(s[3]),
-                    "window": f"{_hhmm(lo)}—{_hhmm(hi)}",
+                    "start": planning.hhmm(s[2]),
+                    "end": planning.hhmm(s[3]),
+                    "window": f"{planning.hhmm(lo)}—{planning.hhmm(hi)}",
                     "bar": {
                         "lo": board.x_of(lo, 200),
                         "hi": board.x_of(hi, 200),
