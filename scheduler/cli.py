@@ -48,9 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     deactivate = sub.add_parser("deactivate-staff", help="disable a staff login and end its logins")
     deactivate.add_argument("username")
     purge = sub.add_parser(
-        "purge", help="erase personal data of long-finished bookings and old stored answers"
+        "purge",
+        help="erase personal data of long-finished bookings and deliveries, and old stored answers",
     )
-    purge.add_argument("--days", type=int, default=180, help="finished more than N days ago")
+    purge.add_argument(
+        "--days", type=int, default=180, help="finished or delivered more than N days ago"
+    )
     keys = sub.add_parser("keys", help="data keys: rotate, or re-encrypt stored data")
     keys.add_argument("action", choices=["rotate", "reencrypt"])
     from scheduler import ops_cli
@@ -92,6 +95,7 @@ def _admin(args: argparse.Namespace) -> int:
     from scheduler.booking import ensure_zones, purge_finished, purge_idempotency
     from scheduler.booking.keys import reencrypt
     from scheduler.courier import keys as courier_keys
+    from scheduler.courier.retention import purge_delivered
     from scheduler.db import upgrade
     from scheduler.models import Clerk, Zone
     from scheduler.settings import QINGYUAN_ZONES
@@ -117,8 +121,12 @@ def _admin(args: argparse.Namespace) -> int:
         elif args.command == "purge":
             now = datetime.now(UTC)
             n = purge_finished(session, now=now, older_than_days=args.days)
+            m = purge_delivered(session, now=now, older_than_days=args.days)
             k = purge_idempotency(session, now=now)
-            print(f"personal data erased from {n} booking(s); {k} stored answer(s) deleted")
+            print(
+                f"personal data erased from {n} booking(s) and {m} delivered certificate(s); "
+                f"{k} stored answer(s) deleted"
+            )
         elif args.command == "keys":
             changed, failed = reencrypt(session, state.protector)
             moved, lost = courier_keys.reencrypt(session, state.protector)

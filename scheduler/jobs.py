@@ -26,8 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routing.solver import SolveParams, Solver
 from scheduler import ledger
+from scheduler.booking import purge_finished, purge_idempotency
 from scheduler.courier import notices as courier_notices
 from scheduler.courier.cutoff import CutoffConflict, due_cutoffs, run_cutoff
+from scheduler.courier.retention import purge_delivered
 from scheduler.courier.settings import CourierSettings
 from scheduler.notify import outbox
 from scheduler.planning import bookings as bk
@@ -226,19 +228,30 @@ def drain_outbox(rt: Runtime, *, now: datetime) -> dict[str, int]:
         return {k: counts[k] + sent[k] for k in counts}
 
 
-RETAIN_PLAN_DAYS = 180  # as `onetrip purge --days` by default
+RETAIN_DAYS = 180  # as `onetrip purge --days` by default
 
 
-def plan_retention(rt: Runtime, *, now: datetime) -> int:
-    """Delete plan versions of dates more than RETAIN_PLAN_DAYS past, once a day."""
+def retention(rt: Runtime, *, now: datetime) -> dict[str, int]:
+    """Once a day, what `onetrip purge` does and more: erase the personal data of bookings
+    finished and certificates delivered more than RETAIN_DAYS ago, delete stored
+    Idempotency-Key answers past a day and plan versions of dates more than RETAIN_DAYS
+    past (they hold the visits' coordinates). All in one transaction with the claim."""
     key = local(now).date().isoformat()
     with rt.write_session() as s:
         if not ledger.claim(s, "retention", key, now=now, owner=rt.owner):
-            return 0
-        n = planning.purge_versions(s, today=local(now).date(), older_than_days=RETAIN_PLAN_DAYS)
-        ledger.complete(s, "retention", key, now=now, owner=rt.owner, detail=f"{n} deleted")
+            return {}
+        done = {
+            "bookings": purge_finished(s, now=now, older_than_days=RETAIN_DAYS),
+            "certificates": purge_delivered(s, now=now, older_than_days=RETAIN_DAYS),
+            "stored answers": purge_idempotency(s, now=now),
+            "plan versions": planning.purge_versions(
+                s, today=local(now).date(), older_than_days=RETAIN_DAYS
+            ),
+        }
+        detail = ", ".join(f"{n} {what}" for what, n in done.items())
+        ledger.complete(s, "retention", key, now=now, owner=rt.owner, detail=detail)
         s.commit()
-    return n
+    return done
 
 
 def courier_offices(settings: CourierSettings) -> list[str]:
@@ -282,7 +295,7 @@ def courier_cutoffs(rt: Runtime, *, now: datetime) -> int:
 
 JOBS: dict[str, Callable[..., Any]] = {
     "courier-cutoffs": courier_cutoffs,
-    "plan-retention": plan_retention,
+    "retention": retention,
     "nightly-plan": nightly_plan,
     "replan-requests": replan_requests,
     "reminders": reminders,
@@ -316,9 +329,7 @@ def build(rt: Runtime, scheduler: BaseScheduler | None = None) -> BaseScheduler:
     sched.add_job(
         _tick(courier_cutoffs, rt), IntervalTrigger(seconds=60, timezone=TZ), id="courier-cutoffs"
     )
-    sched.add_job(
-        _tick(plan_retention, rt), CronTrigger(hour=3, minute=0, timezone=TZ), id="plan-retention"
-    )
+    sched.add_job(_tick(retention, rt), CronTrigger(hour=3, minute=0, timezone=TZ), id="retention")
     return sched
 
 

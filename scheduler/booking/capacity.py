@@ -6,7 +6,7 @@ SQLAlchemy drops on SQLite).
 
 What `capacity` is comes from a `CapacityRule`, recomputed for the whole date whenever
 what it depends on changes (a shift added, a clerk marked absent, the demo): `PerClerk`
-(a flat number per clerk on shift) here, or the plan-aware rule of
+(a flat number per clerk on shift and not absent) here, or the plan-aware rule of
 `scheduler.planning.capacity` (visits the clerks on shift can actually make, per skill,
 with travel), injected where the service is built — booking does not import planning.
 A skill-aware rule also stores, per slot, how much service time the clerks with each
@@ -19,7 +19,7 @@ slot are serialised and neither bound can be overrun.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -85,23 +85,34 @@ class CapacityRule(Protocol):
     def places(self, session: Session, day: date) -> Mapping[tuple[str, str], Places]: ...
 
 
+def nobody_absent(session: Session, day: date) -> Collection[int]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class PerClerk:
-    """A flat number of places per active clerk on shift; no bound per skill."""
+    """A flat number of places per active clerk on shift and not absent; no bound per
+    skill. Who is absent on a date (the dispatcher's 请假 mark, which planning keeps) comes
+    from ``absent``, injected where the service is built."""
 
     per_clerk: int
+    absent: Callable[[Session, date], Collection[int]] = nobody_absent
 
     @property
     def skill_aware(self) -> bool:
         return False
 
     def places(self, session: Session, day: date) -> dict[tuple[str, str], Places]:
-        rows = session.execute(
+        query = (
             select(Shift.zone_code, Shift.half_day, func.count())
             .join(Clerk, Clerk.id == Shift.clerk_id)
             .where(Shift.date == day, Clerk.active)
             .group_by(Shift.zone_code, Shift.half_day)
-        ).all()
+        )
+        away = list(self.absent(session, day))
+        if away:
+            query = query.where(Shift.clerk_id.not_in(away))
+        rows = session.execute(query).all()
         return {(str(z), str(h)): Places(int(n) * self.per_clerk) for z, h, n in rows}
 
 

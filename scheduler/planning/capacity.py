@@ -38,7 +38,7 @@ from scheduler.planning import bookings as bk
 from scheduler.planning.service import (
     BEGIN,
     SHIFT,
-    adjustments,
+    absent_clerks,
     default_travel,
     depot,
 )
@@ -169,8 +169,7 @@ class PlanCapacity:
         self.skill_service = {s: typical_service(catalog, s) for s in skills_of(catalog)}
 
     def places(self, session: Session, day: date) -> dict[tuple[str, str], Places]:
-        _, absent = adjustments(session, day)
-        clerks = bk.clerk_days(session, day, absent)
+        clerks = bk.clerk_days(session, day, absent_clerks(session, day))
         out = {}
         for zone in zones(session):
             for half in ("am", "pm"):

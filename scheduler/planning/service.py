@@ -160,6 +160,11 @@ def adjustments(session: Session, day: date) -> tuple[dict[int, int], list[int]]
     return pins, absent
 
 
+def absent_clerks(session: Session, day: date) -> list[int]:
+    """Clerks the board marked absent (请假) for a date."""
+    return adjustments(session, day)[1]
+
+
 # -- problem <-> JSON (a stored version keeps exactly what it planned) ------------------
 
 

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from scheduler import db
-from scheduler.booking import BookingService, CapacityRule, WrongPhoneSuffix
+from scheduler.booking import BookingService, CapacityRule, PerClerk, WrongPhoneSuffix
 from scheduler.models import Booking
 from scheduler.protect import Keyring, Protector
 from scheduler.settings import BookingSettings, load_file
@@ -87,12 +87,14 @@ class OneTrip:
             self.single_statement_engine.dispose()
 
 
-def _capacity_rule(settings: BookingSettings, catalog: Any) -> CapacityRule | None:
-    """The slots' places: plan-aware (planning's rule) unless the settings say per clerk."""
-    if settings.capacity == "per_clerk":
-        return None  # the service's default: visits_per_clerk_half_day per clerk
+def _capacity_rule(settings: BookingSettings, catalog: Any) -> CapacityRule:
+    """The slots' places: plan-aware (planning's rule) unless the settings say per clerk;
+    both leave out the clerks the board marked absent."""
     from scheduler.planning.capacity import PlanCapacity
+    from scheduler.planning.service import absent_clerks
 
+    if settings.capacity == "per_clerk":
+        return PerClerk(settings.visits_per_clerk_half_day, absent=absent_clerks)
     return PlanCapacity(catalog)
 
 

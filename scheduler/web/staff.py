@@ -361,7 +361,7 @@ def _confirm_cancel(b: Booking) -> Any:
 def _absent(day: date) -> set[int]:
     """Clerks the board marked absent (请假) for the day: their shift rows stay (the mark
     is planning's, an ``Adjustment``), but they take no visits."""
-    return set(planning.adjustments(db_session(), day)[1])
+    return set(planning.absent_clerks(db_session(), day))
 
 
 def _window(b: Booking, start: str, end: str) -> tuple[datetime, datetime]:

@@ -12,7 +12,8 @@ from ops_support import EVENING, VISIT_DAY, book, clear_ledger, runtime
 from sqlalchemy import func, select, update
 
 from scheduler import db, jobs, ledger
-from scheduler.models import Slot
+from scheduler.booking import SYSTEM
+from scheduler.models import Booking, Slot
 from scheduler.planning.models import PlanVersion, ReplanRequest
 from scheduler.settings import TZ
 
@@ -219,12 +220,29 @@ def test_reminders_queue_once_for_the_next_working_day(rt: jobs.Runtime) -> None
     assert date(2026, 6, 2) == VISIT_DAY
 
 
-def test_plan_versions_of_long_past_dates_are_deleted_once_a_day(rt: jobs.Runtime) -> None:
-    """Versions of dates over 180 days past go (they hold residents' coordinates); newer stay."""
+def test_retention_erases_old_personal_data_and_plan_versions_once_a_day(
+    rt: jobs.Runtime,
+) -> None:
+    """Over 180 days on, a cancelled booking loses its personal data and plan versions of
+    the date go (they hold residents' coordinates); open bookings and newer data stay."""
     jobs.nightly_plan(rt, now=EVENING)
-    later = EVENING + timedelta(days=182)
-    assert jobs.plan_retention(rt, now=EVENING) == 0
+    with rt.write_session() as s:
+        cancelled = s.scalars(select(Booking).order_by(Booking.id)).first()
+        assert cancelled is not None
+        rt.service.cancel(s, cancelled, now=NOW, actor=SYSTEM)
+        s.commit()
+    assert jobs.retention(rt, now=EVENING)["plan versions"] == 0
     assert versions(rt) == 1
-    assert jobs.plan_retention(rt, now=later) == 1
-    assert jobs.plan_retention(rt, now=later) == 0
+    later = EVENING + timedelta(days=182)
+    assert jobs.retention(rt, now=later) == {
+        "bookings": 1,
+        "certificates": 0,
+        "stored answers": 0,
+        "plan versions": 1,
+    }
+    assert jobs.retention(rt, now=later) == {}
     assert versions(rt) == 0
+    with rt.read_session() as s:
+        phones = {i: p for i, p in s.execute(select(Booking.id, Booking.phone_masked))}
+    assert phones.pop(cancelled.id) == "已删除"
+    assert phones and "已删除" not in phones.values()

@@ -368,25 +368,28 @@ def test_pages_with_personal_data_are_never_stored_and_carry_the_csp(
     assert "<style" not in body and "style=" not in body and "onclick" not in body
 
 
-@pytest.fixture
-def plan_app(db_url: str, catalog: Any, tmp_path: Any) -> Any:
-    """The app with the plan-aware capacity rule (production's default)."""
+@pytest.fixture(params=["plan", "per_clerk"])
+def rule_app(request: Any, db_url: str, catalog: Any, tmp_path: Any) -> Any:
+    """The app with the plan-aware capacity rule (production's default) and the flat one."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text("<h1>办事指南</h1>", encoding="utf-8")
-    application = make_app(db_url, catalog, site, capacity="plan")
+    application = make_app(db_url, catalog, site, capacity=request.param)
+    assert application.extensions["onetrip"].service.capacity_rule.skill_aware == (
+        request.param == "plan"
+    )
     yield application
     application.extensions["onetrip"].dispose()
 
 
-def test_marking_a_clerk_absent_takes_their_places_away(plan_app: Flask) -> None:
-    """With the plan-aware rule the date's slots hold what the clerks on shift can make;
-    the board's 请假 (absent) closes the absent clerk's zone for new bookings, and the
-    resident's slot list (per item) shows it at once."""
+def test_marking_a_clerk_absent_takes_their_places_away(rule_app: Flask) -> None:
+    """The date's slots hold what the clerks on shift can make (plan-aware) or a number
+    per clerk on shift (flat); under either rule the board's 请假 (absent) closes the
+    absent clerk's zone for new bookings, and the resident's slot list (per item) shows
+    it at once."""
     from scheduler.models import Slot
 
-    state = plan_app.extensions["onetrip"]
-    assert state.service.capacity_rule.skill_aware
+    state = rule_app.extensions["onetrip"]
     d = datetime.now(TZ).date() + timedelta(days=2)
     with state.write_session() as s:
         for username, role, name, clerk_id in EXTRA:
@@ -409,7 +412,7 @@ def test_marking_a_clerk_absent_takes_their_places_away(plan_app: Flask) -> None
         am = [x for x in found if (x["date"], x["half_day"]) == (d.isoformat(), "am")]
         return int(am[0]["remaining"]) if am else 0
 
-    client = plan_app.test_client()
+    client = rule_app.test_client()
     assert remaining() >= 1
     login(client, "dispatch1")
     url = f"/staff/plans/{d.isoformat()}"

@@ -129,7 +129,7 @@ def test_scheduler_has_explicit_timezone_ids_and_job_defaults() -> None:
             "reminders",
             "replan-requests",
             "outbox",
-            "plan-retention",
+            "retention",
             "courier-cutoffs",
         }
         for job in found.values():
