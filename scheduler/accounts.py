@@ -93,11 +93,42 @@ def by_username(session: Session, username: str) -> StaffUser | None:
     return session.scalar(select(StaffUser).where(StaffUser.username == username))
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """The slow part of a login, done before its write transaction: the stored hash the
+    password was checked against (None: no such user, or locked then) and the answer."""
+
+    username: str
+    against: str | None
+    matches: bool
+
+
+def check_password(
+    session: Session, username: str, password: str, *, now: datetime
+) -> PasswordCheck:
+    """Read-only. Runs the password hash (scrypt, about 0.1 s): call it on a read session
+    before the write, so that on SQLite nobody waits for the writer lock meanwhile. A
+    locked account's password is not looked at."""
+    user = by_username(session, username)
+    if user is not None and user.locked_until is not None and user.locked_until > utc_naive(now):
+        return PasswordCheck(username, None, False)
+    stored = user.password_hash if user is not None else None
+    return PasswordCheck(username, stored, check_password_hash(stored or _DUMMY_HASH, password))
+
+
 def authenticate(
-    session: Session, username: str, password: str, *, now: datetime, lockout: Lockout
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    lockout: Lockout,
+    checked: PasswordCheck | None = None,
 ) -> StaffUser:
     """The active user with this name and password; else LoginRefused. Counts wrong
-    passwords on the account (the caller commits, refused or not)."""
+    passwords on the account (the caller commits, refused or not). `checked`, from
+    `check_password` on the same name, saves hashing here unless the stored hash changed
+    since."""
     user = by_username(session, username)
     stamp = utc_naive(now)
     if user is not None and user.locked_until is not None and user.locked_until > stamp:
@@ -106,7 +137,11 @@ def authenticate(
             "该账号因多次输错密码已暂时锁定，请稍后再试或联系管理员。",
             locked_until=user.locked_until,
         )
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    stored = user.password_hash if user is not None else None
+    if checked is not None and (checked.username, checked.against) == (username, stored):
+        ok = checked.matches
+    else:
+        ok = check_password_hash(stored or _DUMMY_HASH, password)
     if user is None or not user.active:
         raise LoginRefused(WRONG_ZH)
     if not ok:
@@ -184,11 +219,25 @@ def end_all_sessions(session: Session, staff_id: int, *, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0))
 
 
-def set_password(session: Session, user: StaffUser, password: str, *, now: datetime) -> None:
-    """A new password; every login of the account ends."""
+def new_password_hash(password: str) -> str:
+    """The stored form of a new password (slow, as checking one); ValueError when the
+    password breaks the rule."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
-    user.password_hash = generate_password_hash(password)
+    return generate_password_hash(password)
+
+
+def set_password(
+    session: Session,
+    user: StaffUser,
+    password: str,
+    *,
+    now: datetime,
+    password_hash: str | None = None,
+) -> None:
+    """A new password (or its `new_password_hash`, made before the write); every login
+    of the account ends."""
+    user.password_hash = password_hash or new_password_hash(password)
     user.failed_logins, user.locked_until = 0, None
     end_all_sessions(session, user.id, now=now)
     session.flush()
@@ -202,17 +251,19 @@ def change_own_password(
     *,
     now: datetime,
     lockout: Lockout,
+    checked: PasswordCheck | None = None,
+    new_hash: str | None = None,
 ) -> str:
     """A logged-in user's own change: `current` is checked as a login would check it (a
     wrong one counts toward the account's lock-out; a locked account is refused); then
     the new password, every login of the account ending, and one new login, whose token
     is returned for the browser that asked. LoginRefused or ValueError (the policy of
-    `set_password`); the caller commits, refused or not."""
-    if len(new) < MIN_PASSWORD:
-        raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
-    checked = authenticate(session, user.username, current, now=now, lockout=lockout)
-    set_password(session, checked, new, now=now)
-    return start_session(session, checked, now=now)
+    `new_password_hash`); the caller commits, refused or not. `checked` and `new_hash`,
+    computed before the write transaction, keep the slow hashes out of it."""
+    new_hash = new_hash or new_password_hash(new)
+    user = authenticate(session, user.username, current, now=now, lockout=lockout, checked=checked)
+    set_password(session, user, new, now=now, password_hash=new_hash)
+    return start_session(session, user, now=now)
 
 
 def deactivate(session: Session, user: StaffUser, *, now: datetime) -> None:

@@ -59,14 +59,13 @@ def login() -> Any:
     limit, per = state.settings.login_rate
     if not state.limiter.hit(client_key("login"), limit, per):
         return render_template("error.html", status=429, message="登录太频繁，请稍后再试。"), 429
+    username, password = request.form.get("username", "").strip(), request.form.get("password", "")
+    with state.read_session() as reading:  # the slow hash, outside the write transaction
+        checked = accounts.check_password(reading, username, password, now=now)
     session_ = db_session()
     try:
         user = accounts.authenticate(
-            session_,
-            request.form.get("username", "").strip(),
-            request.form.get("password", ""),
-            now=now,
-            lockout=_lockout(),
+            session_, username, password, now=now, lockout=_lockout(), checked=checked
         )
     except accounts.LoginRefused as refused:
         session_.commit()  # the count of wrong passwords
@@ -114,16 +113,28 @@ def password() -> Any:
     new = form.get("new_password", "")
     if new != form.get("new_password_again", ""):
         return _password_page(PASSWORD_ERRORS_ZH["mismatch"], 400)
-    now, session_ = utcnow(), db_session()
+    try:  # the password rule, checked before the current password costs a try
+        new_hash = accounts.new_password_hash(new)
+    except ValueError:
+        return _password_page(PASSWORD_ERRORS_ZH["weak"], 400)
+    state, now, current = ot(), utcnow(), form.get("current_password", "")
+    with state.read_session() as reading:  # the slow hashes, outside the write transaction
+        checked = accounts.check_password(reading, g.staff.username, current, now=now)
+    session_ = db_session()
     user = session_.get(StaffUser, g.staff.id)
     if user is None:  # pragma: no cover - a logged-in user's row exists
         abort(403)
     try:
         token = accounts.change_own_password(
-            session_, user, form.get("current_password", ""), new, now=now, lockout=_lockout()
+            session_,
+            user,
+            current,
+            new,
+            now=now,
+            lockout=_lockout(),
+            checked=checked,
+            new_hash=new_hash,
         )
-    except ValueError:  # the password rule, checked before the current password costs a try
-        return _password_page(PASSWORD_ERRORS_ZH["weak"], 400)
     except accounts.LoginRefused as refused:
         session_.commit()  # the count of wrong passwords
         if refused.locked_until is not None:

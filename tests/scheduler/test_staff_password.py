@@ -4,12 +4,17 @@ password checked as a login checks it (lock-out included), every other login end
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 from booking_support import staff_password
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from scheduler import accounts
 from scheduler.models import StaffSession, StaffUser
 
 NEW = "a-much-longer-new-password"
@@ -138,3 +143,42 @@ def test_the_change_needs_the_forms_csrf_token(app: Flask, client: FlaskClient) 
     assert client.post("/staff/password", data={**data, "csrf_token": "forged"}).status_code == 400
     assert client.get("/staff/").status_code == 200
     assert login(app.test_client(), "window1", NEW) == 401
+
+
+def test_password_hashes_run_outside_the_write_transaction(
+    app: Flask, client: FlaskClient, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking and making a password hash is scrypt, about 0.1 s: on SQLite the writer
+    lock must not be held meanwhile, or every booking of the county waits behind a login.
+    Probed from another connection each time a hash is checked or made."""
+    if not db_url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL has no database-wide writer lock")
+    path = db_url.removeprefix("sqlite:///")
+    held: list[bool] = []
+
+    def probe() -> None:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            held.append(False)
+        except sqlite3.OperationalError:
+            held.append(True)
+        finally:
+            other.close()
+
+    def probed(real: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            probe()
+            return real(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(accounts, "check_password_hash", probed(accounts.check_password_hash))
+    monkeypatch.setattr(accounts, "generate_password_hash", probed(accounts.generate_password_hash))
+    assert login(client, "window1", "wrong-password") == 401
+    assert login(client, "window1") == 302
+    assert change(client, "wrong-password", NEW)[0] == 401
+    assert change(client, staff_password("window1"), NEW)[0] == 200
+    assert len(held) == 6 and not any(held), held  # 2 logins, 2 changes of 2 hashes
+    assert failed_logins(app) == 0
