@@ -2,7 +2,7 @@
 
 All points are :class:`~routing.geo.LatLon` in **WGS-84**. Gazetteer points
 (GCJ-02) are converted by the caller through :mod:`routing.geo` (the
-:class:`~routing.geocode.Gazetteer` already does so); nothing here shifts datums.
+:class:`~routing.gazetteer.Gazetteer` already does so); nothing here shifts datums.
 
 * :class:`GeodesicTravelModel` — offline default: ellipsoidal distance × a detour
   factor at an average speed, per area (county-town streets vs mountain roads).

@@ -8,17 +8,15 @@ from typing import Any
 import pytest
 from geopy.exc import GeocoderServiceError, GeocoderTimedOut
 
+from routing.gazetteer import Gazetteer, GazetteerDataError, Level
 from routing.geo import Datum, LatLon, gcj02_to_wgs84, haversine_m, wgs84_to_gcj02
 from routing.geocode import (
     AddressQuery,
     AmbiguousPlaceError,
-    Gazetteer,
-    GazetteerDataError,
     GazetteerGeocoder,
     GeocodeError,
     GeocoderUnavailableError,
     GeopyGeocoder,
-    Level,
     OutsideServiceAreaError,
     Precision,
     UnknownPlaceError,

@@ -18,8 +18,8 @@ from geopy.distance import geodesic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from routing.gazetteer import Gazetteer
 from routing.geo import LatLon, gcj02_to_wgs84
-from routing.geocode import Gazetteer
 from routing.travel import (
     QINGYUAN_SEAT,
     QINGYUAN_TOWN,
