@@ -35,13 +35,8 @@ from routing.geo import Datum, LatLon, to_wgs84
 from routing.travel import TravelModel
 from scheduler.booking.capacity import Places, service_s, zones_by_town
 from scheduler.planning import bookings as bk
-from scheduler.planning.service import (
-    BEGIN,
-    SHIFT,
-    absent_clerks,
-    default_travel,
-    depot,
-)
+from scheduler.planning.problem import BEGIN, SHIFT, default_travel, depot
+from scheduler.planning.service import absent_clerks
 from scheduler.settings import Zone
 
 IN_TOWN = 0.02  # degrees: visits inside one township are a couple of km apart

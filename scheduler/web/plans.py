@@ -15,6 +15,7 @@ from scheduler.planning import bookings as bk
 from scheduler.planning import engine as eng
 from scheduler.planning import service as planning
 from scheduler.planning.models import Adjustment, PlanVersion, ReplanRequest
+from scheduler.planning.problem import plan_to_json
 from scheduler.planning.publish import PublishError, publish
 from scheduler.settings import TZ
 from scheduler.web import board, csrf, db_session, ot
@@ -224,7 +225,7 @@ def plan_move(day: str) -> Any:
 
 def _preview(d: date, v: PlanVersion, problem: Any, plan: Any, orders: dict[str, list[str]]) -> Any:
     edited, violations = eng.reroute(problem, plan, orders)
-    data = planning.plan_to_json(
+    data = plan_to_json(
         edited,
         [
             u
