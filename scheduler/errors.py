@@ -1,11 +1,14 @@
-"""Typed booking errors. Each carries an HTTP status, a code, a Chinese message and a field."""
+"""Typed errors of the services. Each carries an HTTP status, a code, a Chinese message
+and a field; booking's are here, the courier's (`scheduler.courier.errors`) share the base."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class BookingError(Exception):
+class ServiceError(Exception):
+    """A rule refused the request: `body()` is the JSON an API answers with `status`."""
+
     status = 422
     code = "invalid"
 
@@ -26,6 +29,10 @@ class BookingError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message_zh, "field": self.field, **self.extra}
+
+
+class BookingError(ServiceError):
+    """A booking rule refused the request."""
 
 
 class InvalidField(BookingError):

@@ -1,24 +1,16 @@
-"""Typed courier errors: an HTTP status, a code, a Chinese message and the field."""
+"""Typed courier errors: an HTTP status, a code, a Chinese message and the field (the
+base they share with booking's is `scheduler.errors.ServiceError`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.errors import ServiceError
 
-class CourierError(Exception):
-    status = 422
-    code = "invalid"
 
-    def __init__(self, message_zh: str, *, field: str | None = None, code: str | None = None):
-        super().__init__(code or self.code)
-        if code is not None:
-            self.code = code
-        self.message_zh = message_zh
-        self.field = field
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message_zh, "field": self.field}
+class CourierError(ServiceError):
+    """A courier rule refused the request."""
 
 
 class InvalidField(CourierError):
