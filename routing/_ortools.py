@@ -3,7 +3,9 @@
 The model: one OR-Tools node per clerk start, clerk end and routable visit; a time
 dimension whose transit is the from-node's service plus travel (seconds, rounded up by the
 travel model); span cost per clerk (working time, so waiting costs — without it the search
-idles clerks between half-days); arc cost on metres; the lunch break as a fixed-duration
+idles clerks between half-days); arc cost on metres; the lunch break as time on the arc
+that crosses it where every visit of the clerk lies on a known side of it (``_LunchSplit``:
+morning and afternoon visits around the county's lunch hour), else as a fixed-duration
 interval of the time dimension; every visit optional through a disjunction whose penalty
 dominates any route cost.
 """
@@ -19,7 +21,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
 
 from routing import _portfolio
-from routing.model import Problem, RoutePlan, visit_penalties
+from routing.model import Break, Problem, RoutePlan, Visit, visit_penalties
 from routing.solver import (
     NoSolutionError,
     Presolved,
@@ -44,6 +46,10 @@ _PARTIAL = routing_enums_pb2.RoutingSearchStatus.ROUTING_PARTIAL_SUCCESS_LOCAL_O
 MATRIX_ENTRIES = 4_000_000
 # How long restoring a warm start may take when the search has no time limit.
 WARM_RESTORE_MS = 60_000
+# Lunch as time on the one arc that crosses it, where every visit of the clerk is on a
+# known side of it (see _LunchSplit); otherwise OR-Tools' break intervals.
+SPLIT_LUNCH = True
+BEFORE, AFTER = "before", "after"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +164,18 @@ def _search(job: _Job) -> list[RouteTimes]:
         routing.SetArcCostEvaluatorOfVehicle(distance_cbs[key], k)
 
     horizon = max(clerk.shift_end_s for clerk in clerks)
-    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    splits = _lunch_splits(problem, routable, presolved) if SPLIT_LUNCH else {}
+    if splits:
+        split_cbs = {
+            brk: routing.RegisterTransitMatrix(
+                _with_lunch_arcs(time_matrix, brk, problem, routable, n_clerks)
+            )
+            for brk in {split.lunch for split in splits.values()}
+        }
+        transits = [split_cbs[splits[k].lunch] if k in splits else time_cb for k in range(n_clerks)]
+        routing.AddDimensionWithVehicleTransits(transits, horizon, horizon, False, "time")
+    else:
+        routing.AddDimension(time_cb, horizon, horizon, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
     solver = routing.solver()
     visit_transits = [0] * routing.Size()
@@ -172,7 +189,14 @@ def _search(job: _Job) -> list[RouteTimes]:
         time_dim.SetSpanCostCoefficientForVehicle(weights.working_coefficient(clerk), k)
         if clerk.max_working_s is not None:
             time_dim.SetSpanUpperBoundForVehicle(clerk.max_working_s, k)
-        if clerk.lunch is not None:
+        if k in splits:
+            # Lunch in the leg that leaves at or before its latest start, or before leaving
+            # (start from its earliest end on), or after coming back.
+            lunch_end, latest = splits[k].lunch.earliest_end_s, splits[k].lunch.latest_start_s
+            if latest + 1 <= lunch_end - 1:
+                time_dim.CumulVar(start).RemoveInterval(latest + 1, lunch_end - 1)
+                time_dim.CumulVar(end).RemoveInterval(latest + 1, lunch_end - 1)
+        elif clerk.lunch is not None:
             lunch = solver.FixedDurationIntervalVar(
                 clerk.lunch.earliest_start_s,
                 clerk.lunch.latest_start_s,
@@ -283,7 +307,7 @@ def _search(job: _Job) -> list[RouteTimes]:
         raise NoSolutionError(
             f"OR-Tools found no first plan within its limits (status {routing.status()})"
         )
-    routes = _read(problem, routing, manager, time_dim, solution, routable, n_clerks)
+    routes = _read(problem, routing, manager, time_dim, solution, routable, n_clerks, splits)
     cut_short = routing.status() == _PARTIAL
     if cut_short and routable and not any(r.visits for r in routes):
         # The limit struck while the first plan was being built: what OR-Tools returns
@@ -307,6 +331,107 @@ def _arc_cost(
     return cost
 
 
+@dataclass(frozen=True, slots=True)
+class _LunchSplit:
+    """A clerk whose every visit is on a known side of the lunch: ``BEFORE`` when the visit
+    must begin before the lunch could end and always ends before its latest start,
+    ``AFTER`` when it must end after the lunch's latest start and always begins after the
+    lunch could end. Every route is then its BEFORE visits and then its AFTER visits, and
+    OR-Tools needs no break interval (whose propagation let local search evaluate about a
+    thirteenth as many moves, docs/benchmarks.md): the time transit of each arc from the
+    start or a BEFORE visit to the end or an AFTER visit — the one arc of a route that
+    crosses the lunch — counts its duration. This is exact, given a lunch window inside
+    the shift and no bound on the working time:
+
+    - with visits on both sides the lunch can only fall on that arc (before leaving, it
+      would end before a BEFORE visit begins; after coming back, start after an AFTER
+      visit ends). Taken there it starts at ``max(departure, earliest start)``, at most
+      its latest start, with the road around it, so the next service can begin from
+      ``departure + travel + duration`` and from the earliest end, which every AFTER
+      visit's window already implies;
+    - with one side only, the clerk may also lunch after coming back (by the latest
+      start) or before leaving (from the earliest end): the end or start then moves by
+      the duration, which the shift admits, and neither may fall between the latest
+      start and the earliest end, where no lunch fits. The working time the search sees
+      is then one lunch too long (a bound on it, ``max_working_s``, would have to allow
+      for that: such clerks keep the break interval); the plan is re-timed afterwards
+      (`finish_plan`), which puts the lunch outside the route.
+    """
+
+    lunch: Break
+    sides: dict[int, str]  # visit index -> BEFORE | AFTER, for the clerk's visits
+
+
+def _side(lunch: Break, visit: Visit) -> str | None:
+    first, last = visit.windows[0].start_s, visit.windows[-1].end_s
+    if last < lunch.earliest_end_s and last + visit.service_s <= lunch.latest_start_s:
+        return BEFORE
+    if first >= lunch.earliest_end_s and first + visit.service_s > lunch.latest_start_s:
+        return AFTER
+    return None
+
+
+def _lunch_splits(
+    problem: Problem, routable: Sequence[int], presolved: Presolved
+) -> dict[int, _LunchSplit]:
+    """The clerks whose lunch can be modelled on the arc that crosses it, by clerk index."""
+    out = {}
+    for k, clerk in enumerate(problem.clerks):
+        lunch = clerk.lunch
+        if lunch is None or clerk.max_working_s is not None:
+            # No lunch; or a bound on the working time, which may need the lunch outside
+            # the route (see _LunchSplit).
+            continue
+        if lunch.earliest_start_s < clerk.shift_start_s or lunch.latest_end_s > clerk.shift_end_s:
+            continue  # a lunch window reaching outside the shift
+        sides = {i: _side(lunch, problem.visits[i]) for i in routable}
+        mine = [i for i in routable if k in presolved.eligible[i]]
+        if all(sides[i] is not None for i in mine):
+            out[k] = _LunchSplit(lunch, {i: s for i, s in sides.items() if s is not None})
+    return out
+
+
+def _with_lunch_arcs(
+    time_matrix: Sequence[Sequence[int]],
+    lunch: Break,
+    problem: Problem,
+    routable: Sequence[int],
+    n_clerks: int,
+) -> list[list[int]]:
+    """The time transits plus the lunch on every arc from a start or a BEFORE visit to an
+    end or an AFTER visit (for the clerks with this lunch, see _LunchSplit)."""
+    sides = [_side(lunch, problem.visits[i]) for i in routable]
+    leaves = [True] * n_clerks + [False] * n_clerks + [s == BEFORE for s in sides]
+    reaches = [False] * n_clerks + [True] * n_clerks + [s == AFTER for s in sides]
+    pause = lunch.duration_s
+    return [
+        [t + pause if leaves[a] and reaches[b] else t for b, t in enumerate(row)]
+        for a, row in enumerate(time_matrix)
+    ]
+
+
+def _split_lunch_start(
+    problem: Problem,
+    split: _LunchSplit,
+    visits: Sequence[int],
+    starts: Sequence[int],
+    start_s: int,
+    end_s: int,
+) -> int:
+    """Where the lunch goes on a route of a split clerk: after coming back when the clerk
+    is back by its latest start and no AFTER visit follows, before leaving when the route
+    starts after its earliest end and no BEFORE visit comes first, else on the arc that
+    crosses it, at the departure (or its earliest start, if later)."""
+    lunch = split.lunch
+    p = sum(1 for i in visits if split.sides[i] == BEFORE)
+    if p == len(visits) and end_s <= lunch.latest_start_s:
+        return max(end_s, lunch.earliest_start_s)
+    if p == 0 and start_s >= lunch.earliest_end_s:
+        return min(start_s - lunch.duration_s, lunch.latest_start_s)
+    departure = start_s if p == 0 else starts[p - 1] + problem.visits[visits[p - 1]].service_s
+    return max(departure, lunch.earliest_start_s)
+
+
 def _read(
     problem: Problem,
     routing: pywrapcp.RoutingModel,
@@ -315,6 +440,7 @@ def _read(
     solution: pywrapcp.Assignment,
     routable: Sequence[int],
     n_clerks: int,
+    splits: dict[int, _LunchSplit],
 ) -> list[RouteTimes]:
     breaks = {}
     intervals = solution.IntervalVarContainer()
@@ -330,14 +456,19 @@ def _read(
             visits.append(routable[manager.IndexToNode(index) - 2 * n_clerks])
             starts.append(solution.Value(time_dim.CumulVar(index)))
             index = solution.Value(routing.NextVar(index))
+        start_s = solution.Value(time_dim.CumulVar(routing.Start(k)))
+        end_s = solution.Value(time_dim.CumulVar(routing.End(k)))
+        lunch_start = breaks.get(f"lunch {clerk.id}")
+        if k in splits and visits:
+            lunch_start = _split_lunch_start(problem, splits[k], visits, starts, start_s, end_s)
         out.append(
             RouteTimes(
                 clerk=k,
                 visits=tuple(visits),
-                start_s=solution.Value(time_dim.CumulVar(routing.Start(k))),
+                start_s=start_s,
                 service_starts=tuple(starts),
-                end_s=solution.Value(time_dim.CumulVar(routing.End(k))),
-                lunch_start_s=breaks.get(f"lunch {clerk.id}"),
+                end_s=end_s,
+                lunch_start_s=lunch_start,
             )
         )
     return out

@@ -112,6 +112,10 @@ class Break:
     def latest_start_s(self) -> int:
         return self.latest_end_s - self.duration_s
 
+    @property
+    def earliest_end_s(self) -> int:
+        return self.earliest_start_s + self.duration_s
+
 
 @dataclass(frozen=True, slots=True)
 class Clerk:

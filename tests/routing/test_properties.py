@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from routing import _ortools
 from routing._ortools import OrToolsSolver
-from routing.check import check_plan
+from routing.check import check_plan, check_route
 from routing.geo import LatLon
 from routing.model import Break, Clerk, Problem, Reason, TimeWindow, Visit, build_problem
-from routing.solver import SolveParams
+from routing.solver import SolveParams, make_route, presolve
 from routing.travel import TravelMatrix
 
 H = 3600
@@ -135,3 +136,98 @@ def test_a_lone_servable_visit_is_served(problem: Problem) -> None:
             visit = next(v for v in problem.visits if v.id == item.visit_id)
             alone = build_problem([visit], problem.clerks, Plane())
             assert OrToolsSolver().solve(alone, ALONE).served == 1
+
+
+# Days shaped like the county's: clerks out 08:30–17:30 with an hour's lunch starting
+# 11:30–13:00, visits in the morning or the afternoon (some in a one-hour window, some at
+# the last and first minute of a half-day, where the lunch and the road barely fit).
+LUNCH_HOUR = Break(3600, 11 * H + 1800, 14 * H)
+HALF_DAY_WINDOWS = (
+    (TimeWindow(8 * H + 1800, 11 * H + 1800),),
+    (TimeWindow(13 * H + 1800, 17 * H),),
+    (TimeWindow(10 * H, 11 * H),),
+    (TimeWindow(14 * H, 15 * H),),
+    (TimeWindow(11 * H + 1800, 11 * H + 1800),),
+    (TimeWindow(13 * H + 1800, 13 * H + 1800),),
+)
+
+
+@st.composite
+def lunch_days(draw: st.DrawFn) -> Problem:
+    clerks = []
+    for k in range(draw(st.integers(1, 3))):
+        home = place(draw)
+        clerks.append(
+            Clerk(
+                id=f"k{k}",
+                start=home,
+                end=draw(st.sampled_from([home, place(draw)])),
+                shift_start_s=8 * H + 1800,
+                shift_end_s=17 * H + 1800,
+                skills=frozenset(draw(st.sets(st.sampled_from(SKILLS), max_size=3))),
+                lunch=draw(st.sampled_from([None, LUNCH_HOUR, LUNCH_HOUR])),
+                max_visits=draw(st.sampled_from([None, 2, 4])),
+            )
+        )
+    visits = [
+        Visit(
+            id=f"v{i}",
+            location=place(draw),
+            # Two hours from 11:30 would end after the lunch's latest start: such a visit
+            # is on no fixed side, and its clerks keep the break interval.
+            service_s=draw(st.sampled_from([1800, 3600, 3600, 7200])),
+            windows=draw(st.sampled_from(HALF_DAY_WINDOWS)),
+            skill=draw(st.sampled_from([None, *SKILLS])),
+            priority=draw(st.integers(0, 2)),
+        )
+        for i in range(draw(st.integers(1, 7)))
+    ]
+    return build_problem(visits, clerks, Plane())
+
+
+@SETTINGS
+@given(lunch_days())
+def test_the_engines_own_times_with_lunch_on_the_crossing_arc_check_clean(
+    problem: Problem,
+) -> None:
+    """Every clerk with a lunch and visits of at most an hour gets it on the arc that
+    crosses it, and the times the engine itself reads back (before any re-timing), lunch
+    included, check clean."""
+    presolved = presolve(problem)
+    routable = [i for i, allowed in enumerate(presolved.eligible) if allowed]
+    splits = _ortools._lunch_splits(problem, routable, presolved)
+    short = {
+        k
+        for k, clerk in enumerate(problem.clerks)
+        if clerk.lunch is not None
+        and all(problem.visits[i].service_s <= H for i in routable if k in presolved.eligible[i])
+    }
+    assert short <= set(splits)
+    job = _ortools._Job(problem, presolved, PARAMS, "LOCAL_CHEAPEST_INSERTION", None)
+    for times in _ortools._search(job):
+        if times.visits:
+            assert check_route(problem, make_route(problem, times)) == []
+
+
+def _served_in_pairs(problem: Problem, split: bool) -> list[int]:
+    before = _ortools.SPLIT_LUNCH
+    _ortools.SPLIT_LUNCH = split
+    try:
+        return [
+            OrToolsSolver().solve(build_problem(pair, [c], Plane()), ALONE).served
+            for a, v in enumerate(problem.visits)
+            for pair in ([v], *([v, w] for w in problem.visits[a + 1 :]))
+            for c in problem.clerks
+        ]
+    finally:
+        _ortools.SPLIT_LUNCH = before
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lunch_days())
+def test_lunch_on_the_crossing_arc_serves_what_a_break_interval_serves(
+    problem: Problem,
+) -> None:
+    """Each visit, and each pair of visits, with each clerk alone: as many served with the
+    lunch on the arc as with OR-Tools' break interval (the arc model loses no route)."""
+    assert _served_in_pairs(problem, split=True) == _served_in_pairs(problem, split=False)

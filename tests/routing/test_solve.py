@@ -93,6 +93,68 @@ def test_break_on_a_tight_leg_delays_the_next_visit(make_problem, visit, clerk) 
     assert route.stops[1].start_s >= 12 * H + 1800 + 100
 
 
+@pytest.mark.parametrize(("km", "both"), [(15, True), (21, False)])
+def test_an_hours_lunch_on_the_arc_between_morning_and_afternoon_is_exact(
+    make_problem, visit, clerk, km, both
+) -> None:
+    """Every visit on a known side of the lunch (an hour starting 11:30–13:00): the engine
+    puts it on the one arc between the sides instead of a break interval. A ends at 12:00;
+    B, km further on, must begin at 13:30: 15 km (1,500 s) leaves time to lunch and drive,
+    21 km (2,100 s) does not, so one clerk cannot serve both."""
+    from routing._ortools import _lunch_splits
+    from routing.model import Break
+
+    hour = Break(3600, 11 * H + 1800, 14 * H)
+    visits = [
+        visit("A", 1, service_s=1800, windows=(TimeWindow(11 * H + 1800, 11 * H + 1800),)),
+        visit("B", 1 + km, windows=(TimeWindow(13 * H + 1800, 13 * H + 1800),)),
+    ]
+    problem = make_problem(visits, [clerk("k1", lunch=hour)])
+    assert set(_lunch_splits(problem, [0, 1], presolve(problem))) == {0}
+    plan = solve(problem)
+    assert len(route_of(plan, "k1")) == (2 if both else 1)
+    (route,) = plan.routes
+    assert route.lunch is not None and route.lunch.duration_s == 3600
+
+
+def test_the_engines_own_lunch_on_the_crossing_arc_starts_in_its_window(
+    make_problem, visit, clerk
+) -> None:
+    """Read back from OR-Tools before any re-timing: the morning's visit ends at 09:30, the
+    afternoon's begins at 13:30, so the lunch on the road between starts at 11:30 (not at
+    the departure); with the morning visit alone the clerk lunches after coming back."""
+    from routing._ortools import _Job, _search
+    from routing.check import check_route
+    from routing.model import Break
+    from routing.solver import make_route
+
+    hour = Break(3600, 11 * H + 1800, 14 * H)
+    visits = [
+        visit("am", 1, service_s=1800, windows=(TimeWindow(9 * H, 9 * H),)),
+        visit("pm", 2, windows=(TimeWindow(13 * H + 1800, 13 * H + 1800),)),
+    ]
+    for served, lunch_at in ((visits, 11 * H + 1800), (visits[:1], 11 * H + 1800)):
+        problem = make_problem(served, [clerk("k1", lunch=hour)])
+        job = _Job(problem, presolve(problem), FEW, "LOCAL_CHEAPEST_INSERTION", None)
+        (times,) = _search(job)
+        assert len(times.visits) == len(served) and times.lunch_start_s == lunch_at
+        assert check_route(problem, make_route(problem, times)) == []
+
+
+def test_a_visit_that_may_fall_either_side_of_lunch_keeps_the_break_interval(
+    make_problem, visit, clerk, lunch_break
+) -> None:
+    """A visit bookable all day can be served before or after the lunch: that clerk's lunch
+    stays an OR-Tools break interval (the arc model would be wrong), and the plan is clean."""
+    from routing._ortools import _lunch_splits
+
+    visits = [visit("all-day", 2), visit("pm", 3, windows=(TimeWindow(14 * H, 15 * H),))]
+    problem = make_problem(visits, [clerk("k1", lunch=lunch_break)])
+    assert _lunch_splits(problem, [0, 1], presolve(problem)) == {}
+    plan = solve(problem)
+    assert len(route_of(plan, "k1")) == 2
+
+
 def test_second_window_used_when_first_unreachable(make_problem, visit, clerk) -> None:
     """A visit whose first window closes before the clerk can arrive is served in the second."""
     windows = (TimeWindow(8 * H, 8 * H + 60), TimeWindow(15 * H, 15 * H + 600))
