@@ -293,12 +293,12 @@ def summary(results: Sequence[Result]) -> None:
                 f"{sum(1 for m, v in pairs if m.objective <= v.objective)}/{len(pairs)} | "
                 f"{100 * prio:.1f} | {100 * trav:.1f} | {max(m.solve_s for m, _ in pairs):.1f} |"
             )
-    vroom_max = {
-        size: max(r.solve_s for r in results if r.solver == "vroom" and r.size == size)
+    vroom_max = ", ".join(
+        f"{size} visits {max(r.solve_s for r in vroom.values() if r.size == size):.1f}"
         for size in sorted({r.size for r in vroom.values()})
-    }
+    )
     print()
-    print("VROOM alone, max solve s per size:", vroom_max)
+    print(f"VROOM alone, max solve s: {vroom_max}")
 
 
 if __name__ == "__main__":
