@@ -90,6 +90,19 @@ def _ready_pool(workers: int) -> tuple[ProcessPoolExecutor, Any]:
     return pool, started
 
 
+def prepare(workers: int = 1) -> None:
+    """Start ``workers`` warm worker processes now, unless they are running already.
+
+    For a caller whose clock must not include the start-up (AutoSolver reads its clock after
+    this); a pool that cannot start is logged here and reported again by the search.
+    """
+    try:
+        _ready_pool(workers)
+    except (BrokenProcessPool, OSError) as exc:
+        log.warning("routing workers could not start: %s", exc)
+        shutdown()
+
+
 def shutdown() -> None:
     """Stop the warm worker processes (they are also stopped at interpreter exit)."""
     global _pool

@@ -49,6 +49,8 @@ class PyVrpSolver:
             raise ValueError("PyVRP cannot express breaks, skills, pins, visit limits or windows")
         if params.previous is not None:
             raise ValueError("PyVRP cannot express a preference for each visit's previous clerk")
+        if params.time_limit_s is None and params.branch_limit is None:
+            raise ValueError("PyVRP stops by time or iterations: give time_limit_s or branch_limit")
         if params.workers == 1:
             return self._solve(problem, params)
         alone = replace(params, workers=1)
@@ -151,7 +153,7 @@ class PyVrpSolver:
                     [stop, MaxIterations(params.branch_limit // ITERATIONS_PER_BRANCHES)]
                 )
         else:
-            assert params.branch_limit is not None
+            assert params.branch_limit is not None  # refused in solve() otherwise
             stop = MaxIterations(max(1, params.branch_limit // ITERATIONS_PER_BRANCHES))
         result = model.solve(stop=stop, seed=self.seed, display=False)
 

@@ -45,7 +45,11 @@ def _installed(module: str) -> bool:
 def candidates(problem: Problem, params: SolveParams | None = None) -> list[Solver]:
     """The engines :class:`AutoSolver` runs for this problem, the in-process one first."""
     replanning = params is not None and params.previous is not None
-    if _installed("pyvrp") and not replanning:
+    # PyVRP stops by time or iterations; a search bounded by solutions alone is OR-Tools'.
+    by_solutions = (
+        params is not None and params.time_limit_s is None and params.branch_limit is None
+    )
+    if _installed("pyvrp") and not replanning and not by_solutions:
         from routing._pyvrp import PyVrpSolver, expressible
 
         if expressible(problem):
@@ -78,8 +82,11 @@ class AutoSolver:
         engines = candidates(problem, params)
         if len(engines) == 1:
             return engines[0].solve(problem, params)
-        started = time.monotonic()
         local, others = engines[0], engines[1:]
+        # The worker's start-up (1-2 s on the first call) must not come out of the search
+        # time: the clock starts once the worker is warm.
+        _portfolio.prepare(len(others))
+        started = time.monotonic()
         alone = replace(params, workers=1)
         first = alone
         if params.time_limit_s is not None:

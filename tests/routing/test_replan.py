@@ -67,6 +67,30 @@ def test_without_a_weight_for_changes_the_clerks_are_free(make_problem, visit, c
     assert kept.objective <= first.objective + moved * ObjectiveWeights().changed_clerk
 
 
+@pytest.mark.parametrize(
+    "engine", [OrToolsSolver(), VroomSolver(threads=1)], ids=["ortools", "vroom"]
+)
+def test_a_visit_stays_with_its_previous_clerk_for_less_than_the_weight(
+    engine, make_problem, visit, clerk, east
+) -> None:
+    """k2's base is half a kilometre farther from the visit than k1's: the re-plan keeps the
+    visit with k2, who had it, because the detour costs less than the weight; with the
+    weight at 0 the same re-plan gives it to k1. (Twin clerks cannot show this: a warm
+    start from the previous plan keeps it at no cost.)"""
+    problem = make_problem(
+        [visit("v", 1)], [clerk("k1"), clerk("k2", start=east(2.5), end=east(2.5))]
+    )
+    first = solve(problem, FEW, solver=engine)
+    assert first.clerk_of() == {"v": "k1"}
+    previous = replace(first, routes=tuple(replace(r, clerk_id="k2") for r in first.routes))
+    kept = solve(problem, FEW, previous=previous, solver=engine)
+    assert kept.clerk_of() == {"v": "k2"} and kept.changed_clerk == 0
+    free = replace(FEW, weights=ObjectiveWeights(changed_clerk=0))
+    moved = solve(problem, free, previous=previous, solver=engine)
+    assert moved.clerk_of() == {"v": "k1"}
+    assert check_plan(problem, kept) == [] == check_plan(problem, moved)
+
+
 def test_a_change_worth_more_than_the_weight_is_made(make_problem, visit, clerk, east) -> None:
     """Staying with the previous clerk is given up when it costs more than the weight."""
     near = visit("v", 1)

@@ -314,12 +314,17 @@ def test_warm_start_keeps_a_good_plan(make_problem, visit, clerk) -> None:
 
 
 def test_two_workers_keep_the_better_search(make_problem, visit, clerk) -> None:
-    """Two searches in two processes return the better of the two plans."""
-    visits = [visit(f"v{i}", (i * 5) % 9 + 1, north_km=(i * 2) % 7) for i in range(8)]
+    """Two OR-Tools searches, the second (in the worker process) from the second
+    first-solution strategy, return the better plan: here the worker's."""
+    visits = [visit(f"v{i}", i % 9 + 1, north_km=(i * 2) % 7) for i in range(13)]
     problem = make_problem(visits, [clerk("k1"), clerk("k2")])
-    one = solve(problem, SolveParams(solution_limit=10, workers=1))
-    two = solve(problem, SolveParams(solution_limit=10, workers=2))
-    assert two.objective <= one.objective
+    bounded = SolveParams(time_limit_s=None, solution_limit=3, guided_local_search=False)
+    one = OrToolsSolver().solve(problem, bounded)
+    second = replace(bounded, first_solutions=bounded.first_solutions[1:])
+    other = OrToolsSolver().solve(problem, second)
+    two = OrToolsSolver().solve(problem, replace(bounded, workers=2))
+    assert other.objective < one.objective
+    assert two.objective == other.objective
 
 
 def test_engine_output_failing_the_check_raises(ok_small) -> None:
@@ -355,6 +360,21 @@ def test_pyvrp_engine_refuses_breaks(make_problem, visit, clerk, lunch_break) ->
     problem = make_problem([visit("v", 1)], [clerk("k1", lunch=lunch_break)])
     with pytest.raises(ValueError, match="PyVRP cannot express"):
         PyVrpSolver().solve(problem, FEW)
+
+
+def test_a_search_bounded_by_solutions_alone_goes_to_ortools(ok_small) -> None:
+    """PyVRP stops by time or iterations only: with ``solution_limit`` as the one bound it
+    refuses the search with a clear error, and ``solve`` plans the plain day with VROOM and
+    OR-Tools instead (it raised an AssertionError inside the PyVRP engine)."""
+    from routing import solve
+    from routing._pyvrp import PyVrpSolver
+
+    params = SolveParams(time_limit_s=None, solution_limit=5, guided_local_search=False)
+    with pytest.raises(ValueError, match="time_limit_s or branch_limit"):
+        PyVrpSolver().solve(ok_small, params)
+    plan = solve(ok_small, params)
+    assert plan.engine in {"vroom", "ortools"} and plan.served == 3
+    assert check_plan(ok_small, plan) == []
 
 
 def test_auto_solver_chooses_by_what_the_problem_needs(
@@ -592,6 +612,43 @@ def test_a_failing_engine_leaves_the_other_plan(monkeypatch, make_problem, visit
     plan = auto.AutoSolver().solve(problem, FEW)
     assert plan.engine == "ortools" and plan.served == 3
     assert check_plan(problem, plan) == []
+
+
+def test_when_vroom_fails_in_its_worker_ortools_plans_from_scratch(
+    monkeypatch, make_problem, visit, clerk
+) -> None:
+    """VROOM runs first, in the worker; when it fails there (here it refuses a working-time
+    bound), AutoSolver searches with OR-Tools from scratch instead of raising."""
+    from routing import auto
+    from routing._vroom import VroomSolver
+
+    visits = [visit(f"v{i}", 1 + i) for i in range(3)]
+    problem = make_problem(visits, [clerk("k1", max_working_s=4 * H)])
+    monkeypatch.setattr(auto, "candidates", lambda p, params=None: [OrToolsSolver(), VroomSolver()])
+    plan = auto.AutoSolver().solve(problem, FEW)
+    assert plan.engine == "ortools" and plan.served == 3
+    assert check_plan(problem, plan) == []
+
+
+def test_auto_solver_reads_its_clock_once_the_worker_is_warm(monkeypatch, ok_small) -> None:
+    """The worker's start-up (1-2 s on a first call) comes out of no engine's time: the
+    pool is running before AutoSolver reads the clock it measures the time left with."""
+    from routing import _portfolio, auto
+    from routing._vroom import VroomSolver
+
+    _portfolio.shutdown()
+    warm_at_first_read: list[bool] = []
+    clock = auto.time.monotonic
+
+    def monotonic() -> float:
+        warm_at_first_read.append(_portfolio._pool is not None)
+        return clock()
+
+    monkeypatch.setattr(auto.time, "monotonic", monotonic)
+    monkeypatch.setattr(auto, "candidates", lambda p, params=None: [OrToolsSolver(), VroomSolver()])
+    plan = auto.AutoSolver().solve(ok_small, replace(FEW, time_limit_s=2.0))
+    assert check_plan(ok_small, plan) == []
+    assert warm_at_first_read[:1] == [True]
 
 
 def test_no_first_solution_raises_instead_of_an_unbounded_rerun(
