@@ -173,17 +173,20 @@ class WithoutQueryStrings(logging.Filter):
     in a URL (an old client's `?phone_last4=`) must not reach a log. The request target may
     be a path or an absolute URL (`GET http://host/…?… HTTP/1.1`), and Werkzeug logs it
     percent-decoded, so it may hold quotes and any kind of space: everything from the first
-    `?` of an argument on is dropped, except the protocol version that ends a request line."""
+    `?` of an argument on is dropped, except the protocol version that ends a request line.
+    So is everything from a `?` a client encoded (`%3F`, which Werkzeug leaves encoded) or a
+    `;` (path parameters) on; a `;` inside a colour code (`\x1b[1;31m`) is not one."""
 
     _VERSION = re.compile(r" HTTP/\d(?:\.\d)?(?:\x1b\[[0-9;]*m)?\Z")
+    _QUERY = re.compile(r"\?|%3f|;(?![0-9;]*m)", re.IGNORECASE)
 
     @classmethod
     def _cut(cls, text: str) -> str:
-        head, mark, rest = text.partition("?")
-        if not mark:
+        mark = cls._QUERY.search(text)
+        if mark is None:
             return text
-        version = cls._VERSION.search(rest)
-        return f"{head}?…{version.group(0) if version else ''}"
+        version = cls._VERSION.search(text, mark.end())
+        return f"{text[: mark.start()]}?…{version.group(0) if version else ''}"
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:

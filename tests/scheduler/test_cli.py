@@ -118,11 +118,16 @@ def test_request_lines_with_an_absolute_url_lose_their_query_strings() -> None:
         "GET /booking?x=\u2028&phone_last4=9876 HTTP/1.1",
         "GET http://onetrip.example/api/bookings/X?x=%20HTTP/1.1&phone_last4=9876 HTTP/1.1",
         "GET /api/bookings/ABCD2345?phone_last4=9876",
+        "GET /api/bookings/ABCD2345%3Fphone_last4=9876 HTTP/1.1",
+        "GET /booking%3freference=ABCD2345&phone_last4=9876 HTTP/1.1",
+        "GET /api/bookings/ABCD2345;phone_last4=9876 HTTP/1.1",
+        "\x1b[1;31mGET /api/bookings/ABCD2345;phone_last4=9876 HTTP/1.1\x1b[0m",
     ],
 )
 def test_decoded_request_lines_lose_their_query_strings(line: str) -> None:
     """Werkzeug logs the target percent-decoded: a quote or a Unicode space in the query
-    (`%22`, `%C2%A0`, `%E3%80%80`) must not end the part that is dropped."""
+    (`%22`, `%C2%A0`, `%E3%80%80`) must not end the part that is dropped; a `?` the client
+    encoded (`%3F`, left encoded) or a `;` starts it, also inside a coloured line."""
     record = logging.LogRecord(
         "werkzeug", logging.INFO, __file__, 1, '127.0.0.1 - - [04/Dec/2026] "%s" 400 -',
         (line,), None,
