@@ -362,7 +362,7 @@ def test_pyvrp_engine_refuses_breaks(make_problem, visit, clerk, lunch_break) ->
         PyVrpSolver().solve(problem, FEW)
 
 
-def test_a_search_bounded_by_solutions_alone_goes_to_ortools(ok_small) -> None:
+def test_a_search_bounded_by_solutions_alone_is_not_given_to_pyvrp(ok_small) -> None:
     """PyVRP stops by time or iterations only: with ``solution_limit`` as the one bound it
     refuses the search with a clear error, and ``solve`` plans the plain day with VROOM and
     OR-Tools instead (it raised an AssertionError inside the PyVRP engine)."""
