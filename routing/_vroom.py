@@ -37,10 +37,11 @@ def vroom_priorities(problem: Problem) -> tuple[int, ...]:
     """VROOM priorities (0..100) for the visits, in visit order.
 
     VROOM ranks plans by the sum of served priorities, then by visits served, then by
-    cost. Our order is lexicographic in priority, then count: when the levels fit into
-    0..100 they are spaced so that each level outweighs all lower ones together (the
-    lowest level is 0, left to VROOM's count); otherwise they are spread evenly over
-    0..100 in proportion to their rank, the closest a sum can come.
+    cost. Our order is lexicographic in priority, then count: each level is given one more
+    than all lower levels' visits together (the lowest level is 0, left to VROOM's count).
+    VROOM bounds each visit's priority by 100, not their sum; when the highest level's
+    value would exceed 100, the levels are spread evenly over 0..100 by rank instead, the
+    closest a sum can come.
     """
     levels = sorted({visit.priority for visit in problem.visits})
     value = {levels[0]: 0} if levels else {}
@@ -48,7 +49,7 @@ def vroom_priorities(problem: Problem) -> tuple[int, ...]:
     for level in levels[1:]:
         value[level] = total + 1
         total += value[level] * sum(1 for v in problem.visits if v.priority == level)
-    if total > 100:
+    if max(value.values(), default=0) > 100:
         top = max(1, len(levels) - 1)
         value = {level: round(100 * rank / top) for rank, level in enumerate(levels)}
     return tuple(value[visit.priority] for visit in problem.visits)

@@ -789,9 +789,29 @@ def test_vroom_serves_priority_before_count(make_problem, visit, clerk) -> None:
         visit("b", 0.6, service_s=3000, windows=(TimeWindow(9 * H + 3000, 10 * H),), priority=1),
     ]
     problem = make_problem(visits, [clerk("k1", shift_end_s=11 * H + 1800)])
-    assert vroom_priorities(problem) == (3, 0, 0) or vroom_priorities(problem)[0] > 0
+    assert vroom_priorities(problem) == (1, 0, 0)
     plan = VroomSolver(threads=1).solve(problem, FEW)
     assert [s.visit_id for r in plan.routes for s in r.stops] == ["p2"]
+
+
+def test_vroom_priorities_stay_lexicographic_on_a_large_day(make_problem, visit, clerk) -> None:
+    """VROOM bounds each priority by 100, not their sum: with the levels of a 200-visit day
+    (140 ordinary, 40 priority-2, 20 priority-3 visits) a priority-3 visit is worth 41 and
+    outweighs all 40 priority-2 ones together (the sum was bounded, so the levels were
+    spread 0/50/100 and two priority-2 visits outweighed a priority-3 one)."""
+    from routing._vroom import vroom_priorities
+
+    levels = [1] * 140 + [2] * 40 + [3] * 20
+    visits = [visit(f"v{i}", 1 + i % 9, priority=p) for i, p in enumerate(levels)]
+    problem = make_problem(visits, [clerk("k1")])
+    value = dict(zip(levels, vroom_priorities(problem), strict=True))
+    assert value == {1: 0, 2: 1, 3: 41}
+    # Beyond 100 the levels are spread by rank: 160 priority-2 visits would need 161.
+    crowded = make_problem(
+        [visit(f"v{i}", 1, priority=p) for i, p in enumerate([1] + [2] * 160 + [3])],
+        [clerk("k1")],
+    )
+    assert sorted(set(vroom_priorities(crowded))) == [0, 50, 100]
 
 
 def test_the_local_search_starts_after_the_worker_picked_up_its_job() -> None:
