@@ -600,31 +600,22 @@ def test_a_failing_search_is_returned_as_its_exception() -> None:
         _portfolio.succeeded([ValueError("both failed")])
 
 
-def test_a_failing_engine_leaves_the_other_plan(monkeypatch, make_problem, visit, clerk) -> None:
-    """When one raced engine fails (here VROOM refuses a working-time bound), AutoSolver
-    returns the other engine's plan instead of raising."""
-    from routing import auto
-    from routing._vroom import VroomSolver
-
-    visits = [visit(f"v{i}", 1 + i) for i in range(3)]
-    problem = make_problem(visits, [clerk("k1", max_working_s=4 * H)])
-    monkeypatch.setattr(auto, "candidates", lambda p, params=None: [VroomSolver(), OrToolsSolver()])
-    plan = auto.AutoSolver().solve(problem, FEW)
-    assert plan.engine == "ortools" and plan.served == 3
-    assert check_plan(problem, plan) == []
-
-
-def test_when_vroom_fails_in_its_worker_ortools_plans_from_scratch(
-    monkeypatch, make_problem, visit, clerk
+@pytest.mark.parametrize("vroom_in_worker", [False, True], ids=["in-process", "in-worker"])
+def test_a_failing_engine_leaves_the_other_plan(
+    monkeypatch, make_problem, visit, clerk, vroom_in_worker
 ) -> None:
-    """VROOM runs first, in the worker; when it fails there (here it refuses a working-time
-    bound), AutoSolver searches with OR-Tools from scratch instead of raising."""
+    """When one engine fails (here VROOM refuses a working-time bound), AutoSolver returns
+    the other engine's plan instead of raising: in this process, or in the worker, where
+    VROOM runs first and OR-Tools then searches from scratch."""
     from routing import auto
     from routing._vroom import VroomSolver
 
     visits = [visit(f"v{i}", 1 + i) for i in range(3)]
     problem = make_problem(visits, [clerk("k1", max_working_s=4 * H)])
-    monkeypatch.setattr(auto, "candidates", lambda p, params=None: [OrToolsSolver(), VroomSolver()])
+    engines = [VroomSolver(), OrToolsSolver()]
+    if vroom_in_worker:  # the in-process engine comes first
+        engines.reverse()
+    monkeypatch.setattr(auto, "candidates", lambda p, params=None: engines)
     plan = auto.AutoSolver().solve(problem, FEW)
     assert plan.engine == "ortools" and plan.served == 3
     assert check_plan(problem, plan) == []
