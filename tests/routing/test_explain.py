@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from routing import apply_fix, check_plan, explain, insert
@@ -100,6 +100,24 @@ def test_every_proposed_fix_really_fits(problem: Problem) -> None:
             assert check_plan(fixed, tried) == []
         if item.fix is not None:
             assert item.fix.cost == min(i.cost for i in item.insertions if i.verified)
+
+
+def test_the_property_is_not_vacuous() -> None:
+    """The property above checks only the fixes it is given, so it would pass if none
+    were ever verified: some crowded day must have a verified fix that changes a limit."""
+
+    def has_verified_fix(problem: Problem) -> bool:
+        plan = OrToolsSolver().solve(problem, FEW)
+        return any(
+            insertion.verified and insertion.binding
+            for item in explain(problem, plan)
+            for insertion in item.insertions
+        )
+
+    found = find(
+        crowded_days(), has_verified_fix, settings=settings(max_examples=200, database=None)
+    )
+    assert has_verified_fix(found)
 
 
 def one_clerk_day(visits: list[Visit], **clerk: object) -> Problem:
