@@ -35,6 +35,11 @@ def expressible(problem: Problem) -> bool:
     )
 
 
+def can_stop(params: SolveParams) -> bool:
+    """True if PyVRP can bound this search: it stops by time or iterations, not solutions."""
+    return params.time_limit_s is not None or params.branch_limit is not None
+
+
 class PyVrpSolver:
     """Plan with PyVRP's hybrid genetic search (one thread, seeded)."""
 
@@ -49,7 +54,7 @@ class PyVrpSolver:
             raise ValueError("PyVRP cannot express breaks, skills, pins, visit limits or windows")
         if params.previous is not None:
             raise ValueError("PyVRP cannot express a preference for each visit's previous clerk")
-        if params.time_limit_s is None and params.branch_limit is None:
+        if not can_stop(params):
             raise ValueError("PyVRP stops by time or iterations: give time_limit_s or branch_limit")
         if params.workers == 1:
             return self._solve(problem, params)

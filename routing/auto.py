@@ -45,14 +45,10 @@ def _installed(module: str) -> bool:
 def candidates(problem: Problem, params: SolveParams | None = None) -> list[Solver]:
     """The engines :class:`AutoSolver` runs for this problem, the in-process one first."""
     replanning = params is not None and params.previous is not None
-    # PyVRP stops by time or iterations; a search bounded by solutions alone is OR-Tools'.
-    by_solutions = (
-        params is not None and params.time_limit_s is None and params.branch_limit is None
-    )
-    if _installed("pyvrp") and not replanning and not by_solutions:
-        from routing._pyvrp import PyVrpSolver, expressible
+    if _installed("pyvrp") and not replanning:
+        from routing._pyvrp import PyVrpSolver, can_stop, expressible
 
-        if expressible(problem):
+        if expressible(problem) and (params is None or can_stop(params)):
             return [PyVrpSolver()]
     engines: list[Solver] = [OrToolsSolver()]
     if _installed("vroom") and all(c.max_working_s is None for c in problem.clerks):
